@@ -1,0 +1,39 @@
+"""Repository conventions: CI runs README's test command, notebooks are stripped and follow
+the conventions of DESIGN.md."""
+import json
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _readme_test_command() -> str:
+    text = (REPO / "README.md").read_text()
+    m = re.search(r"<!-- test-command -->\s*```bash\n(.+?)\n```", text, re.S)
+    assert m, "README.md must give the test command in a ```bash block after <!-- test-command -->"
+    return m.group(1).strip()
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (REPO / ".ci" / "run").read_text().strip().splitlines()
+    assert ci[-1].strip() == _readme_test_command()
+
+
+def test_notebooks_follow_conventions():
+    notebooks = sorted((REPO / "notebooks").glob("*.ipynb"))
+    assert notebooks, "no notebooks"
+    for path in notebooks:
+        nb = json.loads(path.read_text())
+        cells = nb["cells"]
+        first = "".join(cells[0]["source"])
+        assert first.startswith("# ") and "colab.research.google.com" in first, path.name
+        assert "What you will learn" in first, path.name
+        assert "google.colab" in "".join(cells[1]["source"]), f"{path.name}: Colab install cell"
+        src = "\n".join("".join(c["source"]) for c in cells)
+        assert "current_profile()" in src, f"{path.name}: profile switch"
+        assert "check_answer(" in src, f"{path.name}: exercise with a self-check"
+        for i, c in enumerate(cells):
+            if c["cell_type"] == "code" and c.get("outputs"):
+                tagged = "keep_output" in c.get("metadata", {}).get("tags", [])
+                assert tagged and "NBVAL_CHECK_OUTPUT" in "".join(c["source"]), \
+                    f"{path.name} cell {i} has outputs but is not an nbval-checked cell"
