@@ -58,3 +58,129 @@ def plot_noisy_examples(images: np.ndarray, noisy, class_names, n: int = 16, see
     fig.suptitle("true label (-> given label when noisy)", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------- runs
+
+def _epochs(run):
+    return run.epochs + 1  # 1-based on the axis
+
+
+def plot_class_counts(counts: dict, class_names, ax=None, title: str | None = None,
+                      reference=None):
+    """Grouped bars of per-class counts, one group per class and one bar per entry of
+    ``counts`` (label -> (C,) array). ``reference`` (C,) draws a dashed line per class (e.g. the
+    number of truly clean samples). Returns the Axes."""
+    import pandas as pd
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(6, 0.7 * len(class_names)), 3.5))
+    df = pd.DataFrame({k: np.asarray(v) for k, v in counts.items()}, index=list(class_names))
+    df.plot.bar(ax=ax, width=0.8, rot=45 if len(class_names) > 10 else 0)
+    if reference is not None:
+        for i, r in enumerate(np.asarray(reference)):
+            ax.hlines(r, i - 0.4, i + 0.4, colors="black", linestyles="dashed", linewidth=1)
+    ax.set_ylabel("samples")
+    ax.set_title(title or "selected samples per class")
+    return ax
+
+
+def plot_scores(scores: dict, ax=None, title: str | None = None):
+    """Bars of precision / recall / F1 per selector (``{name: {"precision", "recall", "f1"}}``)."""
+    import pandas as pd
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.2))
+    df = pd.DataFrame({k: {m: v[m] for m in ("precision", "recall", "f1")}
+                       for k, v in scores.items()}).T
+    df.plot.bar(ax=ax, rot=0, ylim=(0, 1.05))
+    ax.set_title(title or "selection quality vs the injected noise")
+    ax.legend(loc="lower right", fontsize=8)
+    return ax
+
+
+def plot_selection_f1(run, ax=None, baseline_run=None, title: str | None = None):
+    """The paper's Fig. 3 at this run's scale: selection F1 per epoch of ProMix (CSS + MHCS of
+    network 1), DivideMix's GMM and small-loss selection (each with its threshold / forget rate
+    tuned for the best F1 every epoch). The baselines are applied to ``baseline_run``'s
+    network losses when given (e.g. a CE run), else to this run's own network. Returns the Axes."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.8))
+    ep = _epochs(run)
+    ax.plot(ep, run.series("selection.union.f1"), marker=".", label="ProMix (CSS + MHCS)")
+    base = baseline_run or run
+    src = "" if baseline_run is None else " on CE network"
+    ax.plot(_epochs(base), base.series("baselines.gmm.f1"), linestyle="--",
+            label=f"DivideMix GMM (tuned threshold){src}")
+    ax.plot(_epochs(base), base.series("baselines.small_loss.f1"), linestyle=":",
+            label=f"small-loss (tuned forget rate){src}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("selection F1")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title or f"clean-sample selection, {run.config['noise']}")
+    return ax
+
+
+def plot_pseudo_label_accuracy(runs: dict, ax=None, title: str | None = None):
+    """Fig. 4: accuracy of the pseudo-labels on the unlabeled set per epoch. ``runs`` maps a label
+    to a `RunHistory`; for each run both the plain and the debiased pseudo-label accuracy are
+    drawn (the debiased one is what a debiased run trains on). Returns the Axes."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.8))
+    for label, run in runs.items():
+        ep = _epochs(run)
+        line, = ax.plot(ep, run.series("pseudo_acc_debiased"), label=f"{label}: debiased")
+        ax.plot(ep, run.series("pseudo_acc"), linestyle="--", color=line.get_color(),
+                label=f"{label}: without debiasing")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("pseudo-label accuracy (unlabeled set)")
+    ax.legend(fontsize=8)
+    ax.set_title(title or "pseudo-label accuracy")
+    return ax
+
+
+def plot_training_curves(runs: dict, title: str | None = None):
+    """Three panels per set of runs (label -> `RunHistory`): test accuracy, selection F1 and
+    labeled-set size per epoch. Runs without selection (CE) appear in the first panel only.
+    Returns the Figure."""
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    for label, run in runs.items():
+        ep = _epochs(run)
+        axes[0].plot(ep, run.series("test_acc") * 100, label=label)
+        if "selection" in (run.records[-1] if run.records else {}):
+            axes[1].plot(ep, run.series("selection.union.f1"), label=label)
+            axes[2].plot(ep, run.series("selection.union.count"), label=label)
+    for ax, yl in zip(axes, ("test accuracy (%)", "selection F1 (labeled set)",
+                             "labeled samples (network 1)")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(yl)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ablation_bars(rows: list[dict], ax=None, value: str = "accuracy",
+                       reference: str | None = "paper", title: str | None = None):
+    """Table 5 as bars: one bar per ablation row (``rows`` = dicts with "ablation" and
+    ``value``), and the paper's number beside it when a ``reference`` column is present (drawn
+    hatched and labelled as the paper's). Returns the Axes."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.8))
+    names = [r["ablation"] for r in rows]
+    x = np.arange(len(rows))
+    ours = [r[value] * 100 if r[value] is not None else np.nan for r in rows]
+    has_ref = reference is not None and any(r.get(reference) is not None for r in rows)
+    w = 0.4 if has_ref else 0.7
+    ax.bar(x - (w / 2 if has_ref else 0), ours, width=w, label="this run")
+    if has_ref:
+        ref = [r.get(reference) if r.get(reference) is not None else np.nan for r in rows]
+        ax.bar(x + w / 2, ref, width=w, hatch="//", alpha=0.6,
+               label="paper (CIFAR-10 sym 80%, reference)")
+    ax.set_xticks(x, names, rotation=20)
+    ax.set_ylabel("test accuracy (%)")
+    ax.legend(fontsize=8)
+    ax.set_title(title or "ablations (Table 5)")
+    return ax

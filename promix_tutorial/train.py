@@ -1,0 +1,557 @@
+"""The ProMix training loop and the cross-entropy baseline: a thin orchestrator.
+
+One ProMix epoch (RECIPE.md; equations in selection.py and debias.py):
+1. warm-up epochs: cross-entropy on the weak view, both networks, primary head only;
+2. afterwards, per network k with its own selection:
+   - CSS (Eq. 1-2) from the eval-mode losses measured at the end of the previous epoch,
+   - per batch: MHCS (Eq. 3) on the weak view; in the late phase LGA (Eq. 8) with the peer;
+   - labeled set L = CSS | MHCS | LGA, unlabeled set U = the rest of the batch;
+   - primary head h:  CE(weak) + gamma * (CE(strong) + mixup)                      (Eq. 9)
+   - auxiliary head h_AP (CBR): the same terms as debiased margin losses (Eq. 5) with the
+     labeled prior, plus lambda_u * DML on U against sharpened debiased pseudo-labels (Eq. 6)
+     produced by h without gradient;
+   - priors (Eq. 7) of the labeled and unlabeled samples updated after each step;
+3. an eval pass over the training set (losses for the next CSS, selection records) and the test
+   set (accuracy of the mean of both networks' primary logits).
+
+The dataset sits on the training device as uint8; augmentation is batched tensor ops
+(augment.py). On CUDA: bfloat16 autocast and channels_last. Randomness: one generator per epoch
+seeded from (seed, epoch), so a resumed run repeats an uninterrupted one exactly on the CPU.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import augment
+from .config import TrainConfig
+from .data import ImageDataset, load_dataset
+from .debias import debiased_margin_loss, debiased_pseudo_labels, debias_logits, uniform_prior, \
+    update_class_prior
+from .history import RunHistory, save_json, samples_path, save_npz, atomic_write
+from .metrics import pseudo_label_hits, selection_scores, tuned_gmm, tuned_small_loss
+from .models import build_model
+from .noise import NoisyLabels, noisy_labels_for
+from .selection import class_wise_small_loss, label_guessing_by_agreement, matched_high_confidence
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced NaN/inf; the run stopped and the last good checkpoint was kept."""
+
+
+class RunExistsError(RuntimeError):
+    """The output folder already holds a run and neither resume nor a new folder was asked for."""
+
+
+# ----------------------------------------------------------------------------- data on device
+
+@dataclass
+class DeviceData:
+    """The training and test sets as uint8 NCHW tensors on the training device."""
+
+    x_train: torch.Tensor
+    y_noisy: torch.Tensor
+    y_clean: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    mean: tuple
+    std: tuple
+    pad: int
+    flip: bool
+    num_classes: int
+
+    @property
+    def is_clean(self) -> torch.Tensor:
+        return self.y_noisy == self.y_clean
+
+    def normalize(self, x_uint8: torch.Tensor, channels_last: bool) -> torch.Tensor:
+        x = augment.normalize(x_uint8, self.mean, self.std)
+        return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def prepare_data(cfg: TrainConfig) -> tuple[ImageDataset, NoisyLabels]:
+    """Load the dataset (subset if asked) and inject the configured noise (seeded)."""
+    ds = load_dataset(cfg.dataset)
+    if cfg.n_train is not None or cfg.n_test is not None:
+        ds = ds.subset(cfg.n_train, cfg.n_test, seed=cfg.seed)
+    return ds, noisy_labels_for(ds, cfg.noise, seed=cfg.seed)
+
+
+def to_device(ds: ImageDataset, noisy: NoisyLabels, device: torch.device) -> DeviceData:
+    def images(x):
+        return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(device)
+
+    if ds.name == "cifar10":
+        mean, std = augment.CIFAR10_MEAN, augment.CIFAR10_STD
+    elif ds.name == "cifar100":
+        mean, std = augment.CIFAR100_MEAN, augment.CIFAR100_STD
+    else:  # other sources: per-channel statistics of the training images
+        flat = ds.x_train.reshape(-1, ds.x_train.shape[-1]) / 255.0
+        mean, std = tuple(flat.mean(0).tolist()), tuple(np.maximum(flat.std(0), 1e-3).tolist())
+    h = ds.x_train.shape[1]
+    return DeviceData(images(ds.x_train), torch.from_numpy(noisy.noisy).to(device),
+                      torch.from_numpy(noisy.clean).to(device), images(ds.x_test),
+                      torch.from_numpy(ds.y_test).to(device), mean, std,
+                      pad=max(1, round(h * 4 / 32)), flip=ds.name != "digits",
+                      num_classes=ds.num_classes)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("TrainConfig.device is 'cuda' but no CUDA GPU is available; use "
+                         "device='auto' or 'cpu'.")
+    return dev
+
+
+# ----------------------------------------------------------------------------- schedules
+
+def cosine_lr(cfg: TrainConfig, epoch: int) -> float:
+    """Cosine schedule per epoch from ``lr`` to ``lr_min`` (RECIPE "Networks")."""
+    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * epoch / cfg.epochs))
+
+
+def ramp(epoch: int, length: int) -> float:
+    """min(epoch / length, 1); 1 when length is 0."""
+    return 1.0 if length <= 0 else min(epoch / length, 1.0)
+
+
+def unlabeled_weight(cfg: TrainConfig, epoch: int) -> float:
+    """lambda_u = 0.1 * min(epoch / 100, 1), zero from ``unlabeled_stop_epoch`` on (code option)."""
+    if not cfg.use_unlabeled or (cfg.unlabeled_stop_epoch is not None
+                                 and epoch >= cfg.unlabeled_stop_epoch):
+        return 0.0
+    return cfg.unlabeled_weight * ramp(epoch, cfg.unlabeled_ramp_epochs)
+
+
+def epoch_generator(cfg: TrainConfig, epoch: int, device: torch.device) -> torch.Generator:
+    """The epoch's random stream (shuffling, augmentation, mixup), seeded from (seed, epoch)."""
+    g = torch.Generator(device=device)
+    g.manual_seed(cfg.seed * 1_000_003 + epoch * 7_919 + 17)
+    return g
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+@torch.no_grad()
+def predict(net, x_uint8: torch.Tensor, data: DeviceData, cfg: TrainConfig, amp,
+            channels_last: bool = False) -> torch.Tensor:
+    """Primary-head logits (float32) of un-augmented images, eval mode, in batches."""
+    was_training = net.training
+    net.eval()
+    out = []
+    for i in range(0, len(x_uint8), cfg.eval_batch_size):
+        with amp():
+            out.append(net(data.normalize(x_uint8[i:i + cfg.eval_batch_size],
+                                          channels_last))[0].float())
+    net.train(was_training)
+    return torch.cat(out)
+
+
+def _amp_context(cfg: TrainConfig, device: torch.device):
+    if cfg.amp and device.type == "cuda":
+        return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
+    return lambda: torch.autocast(device.type, enabled=False)
+
+
+# ----------------------------------------------------------------------------- the losses
+
+def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy against hard (long) or soft (float) targets; 0 for an empty batch."""
+    if len(logits) == 0:
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits, target)
+
+
+def promix_losses(out_w, out_s, out_mix, targets, mix_targets, labeled, pseudo, prior_l, prior_u,
+                  cfg: TrainConfig, gamma: float, lam_u: float) -> dict[str, torch.Tensor]:
+    """The loss terms of one network on one batch (Eq. 5 and 9; RECIPE "Debiased training").
+
+    ``out_*`` are (primary, aux) logits of the weak view, strong view and the mixed labeled
+    inputs; ``targets`` the labels of the batch (given or LGA-guessed), ``labeled`` its mask,
+    ``pseudo`` the soft pseudo-labels of the unlabeled samples (from the primary head).
+    """
+    a = cfg.effective_alpha
+    (h_w, ap_w), (h_s, ap_s), (h_mix, ap_mix) = out_w, out_s, out_mix
+    L, U = labeled, ~labeled
+    t = targets[L]
+    terms = {
+        "cls": soft_cross_entropy(h_w[L], t),
+        "cr": soft_cross_entropy(h_s[L], t),
+        "mix": soft_cross_entropy(h_mix, mix_targets),
+    }
+    total = terms["cls"] + gamma * (terms["cr"] + terms["mix"])
+    if cfg.use_cbr:  # auxiliary pseudo head: same labeled terms, debiased with the labeled prior
+        terms["aux_cls"] = debiased_margin_loss(ap_w[L], t, prior_l, a)
+        terms["aux_cr"] = debiased_margin_loss(ap_s[L], t, prior_l, a)
+        terms["aux_mix"] = debiased_margin_loss(ap_mix, mix_targets, prior_l, a)
+        total = total + terms["aux_cls"] + gamma * (terms["aux_cr"] + terms["aux_mix"])
+        u_w, u_s = ap_w[U], ap_s[U]
+    else:  # w/o CBR: pseudo-labels are consumed by the head that produced them
+        u_w, u_s = h_w[U], h_s[U]
+    if lam_u > 0:
+        terms["unl"] = (debiased_margin_loss(u_w, pseudo, prior_u, a)
+                        + debiased_margin_loss(u_s, pseudo, prior_u, a))
+        total = total + lam_u * terms["unl"]
+    terms["total"] = total
+    return terms
+
+
+# ----------------------------------------------------------------------------- the trainer
+
+class Trainer:
+    """Trains ProMix (two peer networks) or the CE baseline (one network) as ``cfg`` says.
+
+    ``Trainer(cfg, out_dir).fit()`` runs to ``cfg.epochs``, writing the run folder described in
+    history.py after every epoch. ``resume=True`` continues from ``checkpoint.pt``.
+    """
+
+    def __init__(self, cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False,
+                 progress: bool = True, data: tuple[ImageDataset, NoisyLabels] | None = None):
+        self.cfg, self.out, self.progress = cfg, Path(out_dir), progress
+        self._check_out_dir(resume)
+        self.device = resolve_device(cfg.device)
+        self.channels_last = cfg.channels_last and self.device.type == "cuda"
+        torch.manual_seed(cfg.seed)  # network initialisation
+        self.ds, self.noisy = data if data is not None else prepare_data(cfg)
+        self.data = to_device(self.ds, self.noisy, self.device)
+        n_nets = 2 if cfg.method == "promix" else 1
+        self.nets = [self._build_net() for _ in range(n_nets)]
+        params = [p for net in self.nets for p in net.parameters()]
+        self.opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                                   weight_decay=cfg.weight_decay)
+        self.amp = _amp_context(cfg, self.device)
+        C, N = self.data.num_classes, len(self.data.y_noisy)
+        self.prior_l = torch.stack([uniform_prior(C, self.device)] * n_nets)
+        self.prior_u = self.prior_l.clone()
+        self.css = torch.ones(n_nets, N, dtype=torch.bool, device=self.device)
+        self.records: list[dict] = []
+        self.start_epoch = 0
+        if resume and (self.out / "checkpoint.pt").is_file():
+            self._load_checkpoint()
+
+    # -- setup ---------------------------------------------------------------
+    def _build_net(self):
+        kw = {"widths": self.cfg.model_widths} if self.cfg.model_widths else {}
+        net = build_model(self.cfg.model, self.ds.num_classes, self.ds.x_train.shape[-1], **kw)
+        net = net.to(self.device)
+        if self.channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        return net
+
+    def _check_out_dir(self, resume: bool):
+        ckpt = self.out / "checkpoint.pt"
+        if ckpt.is_file() and not resume:
+            raise RunExistsError(f"{self.out} already holds a run (checkpoint.pt); continue it "
+                                 "with --resume or choose another --out. Nothing was changed.")
+        if resume and ckpt.is_file():
+            saved = json.loads((self.out / "config.json").read_text())
+            mine = self.cfg.to_dict()
+            ignore = {"device", "record_epochs", "eval_batch_size"}
+            diff = {k: (saved.get(k), v) for k, v in json.loads(json.dumps(mine)).items()
+                    if k not in ignore and saved.get(k) != v}
+            if diff:
+                raise ValueError("cannot resume: the config differs from the saved run in "
+                                 + ", ".join(f"{k} (saved {a!r}, now {b!r})"
+                                             for k, (a, b) in sorted(diff.items()))
+                                 + f". Resume with the same settings or start a new --out.")
+
+    def _checkpoint_state(self, epoch: int) -> dict:
+        return {"epoch": epoch, "nets": [n.state_dict() for n in self.nets],
+                "optimizer": self.opt.state_dict(), "prior_l": self.prior_l,
+                "prior_u": self.prior_u, "css": self.css, "records": json.dumps(self.records)}
+
+    def _load_checkpoint(self):
+        state = torch.load(self.out / "checkpoint.pt", map_location=self.device,
+                           weights_only=True)
+        for net, sd in zip(self.nets, state["nets"]):
+            net.load_state_dict(sd)
+        self.opt.load_state_dict(state["optimizer"])
+        self.prior_l, self.prior_u = state["prior_l"], state["prior_u"]
+        self.css = state["css"]
+        self.records = json.loads(state["records"])
+        self.start_epoch = state["epoch"] + 1
+
+    def _save(self, epoch: int):
+        save_json(self.out / "config.json", self.cfg.to_dict())
+        atomic_write(self.out / "checkpoint.pt",
+                     lambda f: torch.save(self._checkpoint_state(epoch), f))
+        save_json(self.out / "history.json", {"config": self.cfg.to_dict(),
+                                              "info": self._info(), "epochs": self.records})
+
+    def _info(self) -> dict:
+        return {"device": str(self.device), "device_name": (torch.cuda.get_device_name(self.device)
+                                                            if self.device.type == "cuda" else "cpu"),
+                "torch": torch.__version__, "n_train": len(self.data.y_noisy),
+                "n_test": len(self.data.y_test), "num_classes": self.data.num_classes,
+                "actual_noise_rate": round(self.noisy.actual_rate, 5),
+                "classes": list(self.ds.classes)}
+
+    # -- the run -------------------------------------------------------------
+    def fit(self) -> RunHistory:
+        self.out.mkdir(parents=True, exist_ok=True)
+        for epoch in range(self.start_epoch, self.cfg.epochs):
+            record = self.run_epoch(epoch)
+            self.records.append(record)
+            self._save(epoch)
+            if self.progress:
+                tqdm.write(self._summary(record))
+        return RunHistory(self.out)
+
+    def _summary(self, r: dict) -> str:
+        s = (f"epoch {r['epoch'] + 1:>3}/{self.cfg.epochs} {r['phase']:<7} "
+             f"test acc {r['test_acc']:.2%}  loss {r['losses'].get('total', float('nan')):.3f}")
+        if r.get("selection"):
+            u, lab = r["selection"]["union"], r["selection"]["labeled"]
+            s += (f"  clean sel. P {u['precision']:.3f} R {u['recall']:.3f} F1 {u['f1']:.3f}"
+                  f"  labeled {lab['count']} ({lab['target_acc']:.1%} right)")
+        return s + f"  {r['seconds']:.1f}s {r['images_per_s']:.0f} img/s"
+
+    def run_epoch(self, epoch: int) -> dict:
+        cfg = self.cfg
+        for g in self.opt.param_groups:
+            g["lr"] = cosine_lr(cfg, epoch)
+        gen = epoch_generator(cfg, epoch, self.device)
+        for net in self.nets:
+            net.train()
+        if cfg.method == "ce":
+            phase = "ce"
+        else:
+            phase = "warmup" if epoch < cfg.warmup_epochs else "promix"
+        self._sync()
+        t0 = time.perf_counter()
+        acc = self._train_epoch(epoch, phase, gen)
+        self._sync()
+        seconds = time.perf_counter() - t0
+        return self._end_of_epoch(epoch, phase, acc, seconds)
+
+    def _sync(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _batches(self, gen):
+        N, B = len(self.data.y_noisy), self.cfg.batch_size
+        perm = torch.randperm(N, device=self.device, generator=gen)
+        n_batches = max(1, N // B)  # drop the last partial batch (BatchNorm needs > 1 sample)
+        return [perm[i * B:(i + 1) * B] for i in range(n_batches)]
+
+    def new_accumulator(self) -> dict:
+        """Per-epoch sums and per-sample masks filled by `train_step`."""
+        K, N = len(self.nets), len(self.data.y_noisy)
+
+        def mask():
+            return torch.zeros(K, N, dtype=torch.bool, device=self.device)
+
+        return {"loss_sums": {}, "n_batches": 0, "images": 0, "mhcs": mask(), "lga": mask(),
+                "labeled": mask(), "lga_ok": mask(),
+                "lga_hits": torch.zeros(2, device=self.device),   # [correct guesses, guesses]
+                "pseudo_hits": torch.zeros(3, device=self.device)}  # [plain, debiased, total]
+
+    def _train_epoch(self, epoch: int, phase: str, gen) -> dict:
+        cfg, d = self.cfg, self.data
+        acc = self.new_accumulator()
+        gamma, lam_u = ramp(epoch, cfg.gamma_ramp_epochs), unlabeled_weight(cfg, epoch)
+        lga_on = cfg.use_lga and epoch >= cfg.lga_start
+        batches = self._batches(gen)
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs} {phase}", leave=False,
+                   disable=not self.progress)
+        for idx in bar:
+            x = d.x_train[idx]
+            x_w = d.normalize(augment.weak_augment(x, pad=d.pad, flip=d.flip, generator=gen),
+                              self.channels_last)
+            x_s = None
+            if phase == "promix":
+                x_s = d.normalize(augment.strong_augment(x, pad=d.pad, flip=d.flip,
+                                                         generator=gen), self.channels_last)
+            self.train_step(idx, x_w, x_s, phase, gamma, lam_u, lga_on, gen, acc)
+        return acc
+
+    def train_step(self, idx, x_w, x_s, phase, gamma, lam_u, lga_on, gen, acc) -> None:
+        """One optimisation step on the batch ``idx`` given its normalised weak (and, in the
+        ProMix phase, strong) views; fills ``acc``. benchmarks/throughput.py feeds it from a
+        DataLoader too."""
+        y = self.data.y_noisy[idx]
+        with self.amp():
+            if phase in ("warmup", "ce"):
+                terms = self._warmup_terms(x_w, y)
+            else:
+                terms = self._promix_terms(idx, x_w, x_s, y, gamma, lam_u, lga_on, gen, acc)
+        self.opt.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        self.opt.step()
+        for k, v in terms.items():
+            acc["loss_sums"][k] = acc["loss_sums"].get(k, 0.0) + v.detach().float()
+        acc["n_batches"] += 1
+        acc["images"] += len(idx)
+
+    def _warmup_terms(self, x_w, y) -> dict:
+        """Warm-up / CE baseline: CE on the weak view, primary head, every network; with the
+        negative-entropy confidence penalty for asymmetric noise (RECIPE "Warm-up")."""
+        terms = {"ce": 0.0, "total": 0.0}
+        for net in self.nets:
+            logits = net(x_w)[0].float()
+            ce = F.cross_entropy(logits, y)
+            terms["ce"] = terms["ce"] + ce
+            loss = ce
+            if self.cfg.warmup_conf_penalty and self.cfg.method == "promix":
+                p = logits.softmax(1)
+                penalty = (p * p.clamp_min(1e-8).log()).sum(1).mean()
+                terms["penalty"] = terms.get("penalty", 0.0) + penalty
+                loss = loss + penalty
+            terms["total"] = terms["total"] + loss
+        return terms
+
+    def _promix_terms(self, idx, x_w, x_s, y, gamma, lam_u, lga_on, gen, acc) -> dict:
+        cfg, d = self.cfg, self.data
+        B = len(idx)
+        # forward both views of both networks (one pass of 2B images per network)
+        outs = []
+        for net in self.nets:
+            h, ap = net(torch.cat([x_w, x_s]))
+            outs.append(((h[:B].float(), ap[:B].float()), (h[B:].float(), ap[B:].float())))
+        probs = [o[0][0].detach().softmax(1) for o in outs]
+        a = cfg.alpha  # for pseudo-label accuracy records (the hypothetical debiasing)
+        terms: dict[str, torch.Tensor] = {}
+        total = 0.0
+        for k, net in enumerate(self.nets):
+            (h_w, ap_w), (h_s, ap_s) = outs[k]
+            labeled = self.css[k, idx] if cfg.use_css else torch.zeros_like(y, dtype=torch.bool)
+            if cfg.use_mhcs:
+                mhcs = matched_high_confidence(probs[k], y, cfg.tau)
+                acc["mhcs"][k, idx] = mhcs
+                labeled = labeled | mhcs
+            targets = y
+            if lga_on:
+                guess = sum(debias_logits(o[0][0].detach(), self.prior_u[j], cfg.effective_alpha)
+                            .softmax(1) for j, o in enumerate(outs))
+                added, guessed = label_guessing_by_agreement(
+                    probs[k], probs[1 - k], labeled, cfg.tau, cfg.max_labeled_frac,
+                    guess_logits=guess)
+                targets = torch.where(added, guessed, y)
+                labeled = labeled | added
+                acc["lga"][k, idx] = added
+                acc["lga_ok"][k, idx] = added & (guessed == d.y_clean[idx])
+                acc["lga_hits"] += torch.stack([(added & (guessed == d.y_clean[idx])).sum(),
+                                                added.sum()]).float()
+            acc["labeled"][k, idx] = labeled
+            # mixup inside the labeled set (RECIPE: lambda ~ Beta(4,4), max(lambda, 1-lambda))
+            x_l = x_w[labeled]
+            onehot = F.one_hot(targets[labeled], d.num_classes).float()
+            if len(x_l) >= 2:
+                x_mix, y_mix, _ = augment.mixup(x_l, onehot, alpha=cfg.mixup_alpha, generator=gen)
+                if cfg.fmix:  # the released code's extra FMix term (option, default off)
+                    x_fm, y_fm, _ = augment.fmix(x_l, onehot, generator=gen)
+                    x_mix, y_mix = torch.cat([x_mix, x_fm]), torch.cat([y_mix, y_fm])
+                h_mix, ap_mix = (t.float() for t in net(x_mix))
+            else:  # fewer than two labeled samples in this batch: no mixup term
+                h_mix, ap_mix, y_mix = h_w[:0], ap_w[:0], onehot[:0]
+            unl = ~labeled
+            pseudo = debiased_pseudo_labels(h_w[unl].detach(), self.prior_u[k],
+                                            cfg.effective_alpha, cfg.temperature)
+            t = promix_losses((h_w, ap_w), (h_s, ap_s), (h_mix, ap_mix), targets, y_mix, labeled,
+                              pseudo, self.prior_l[k], self.prior_u[k], cfg, gamma, lam_u)
+            total = total + t.pop("total")
+            for name, v in t.items():
+                terms[name] = terms.get(name, 0.0) + v
+            # class priors (Eq. 7), labeled and unlabeled separately; empty sets leave them as is
+            self.prior_l[k] = update_class_prior(self.prior_l[k], probs[k][labeled],
+                                                 cfg.prior_momentum)
+            self.prior_u[k] = update_class_prior(self.prior_u[k], probs[k][unl],
+                                                 cfg.prior_momentum)
+            if k == 0:  # pseudo-label accuracy on U with and without debiasing (Fig. 4)
+                hits = pseudo_label_hits(h_w[unl].detach(), self.prior_u[k], a, d.y_clean[idx][unl])
+                acc["pseudo_hits"] += torch.cat([hits, unl.sum().view(1)]).float()
+        terms["total"] = total
+        return terms
+
+    # -- end of epoch: eval, records, CSS for the next epoch ----------------------
+    def _end_of_epoch(self, epoch: int, phase: str, acc: dict, seconds: float) -> dict:
+        cfg, d = self.cfg, self.data
+        losses = {k: float(v) / max(acc["n_batches"], 1) for k, v in acc["loss_sums"].items()}
+        bad = [k for k, v in losses.items() if not math.isfinite(v)]
+        if bad:
+            last = f"epoch {epoch}" if epoch > 0 else "none yet"
+            raise NonFiniteLossError(
+                f"epoch {epoch + 1}: the loss became non-finite ({', '.join(bad)}); the run "
+                f"stopped and the last good checkpoint in {self.out} was kept ({last}). Try a "
+                "smaller lr, or amp=False.")
+        train_logits = [predict(n, d.x_train, d, cfg, self.amp, self.channels_last)
+                        for n in self.nets]
+        test_logits = [predict(n, d.x_test, d, cfg, self.amp, self.channels_last)
+                       for n in self.nets]
+        train_losses = torch.stack([F.cross_entropy(lg, d.y_noisy, reduction="none")
+                                    for lg in train_logits])
+        ens = torch.stack(test_logits).mean(0)
+        rec = {"epoch": epoch, "phase": phase, "lr": cosine_lr(cfg, epoch),
+               "test_acc": float((ens.argmax(1) == d.y_test).float().mean()),
+               "test_acc_nets": [float((lg.argmax(1) == d.y_test).float().mean())
+                                 for lg in test_logits],
+               "losses": {k: round(v, 5) for k, v in losses.items()},
+               "seconds": round(seconds, 3), "images_per_s": round(acc["images"] / seconds, 1)}
+        is_clean = d.is_clean
+        # Fig. 3 baselines, applied to network 1's eval-mode losses of this epoch
+        rec["baselines"] = {"small_loss": tuned_small_loss(train_losses[0], is_clean),
+                            "gmm": tuned_gmm(train_losses[0], is_clean, seed=cfg.seed)}
+        if phase == "promix":
+            rec["selection"], rec["selection_nets"] = self._selection_records(acc, is_clean)
+            n_lga = float(acc["lga_hits"][1])
+            rec["lga_label_acc"] = float(acc["lga_hits"][0]) / n_lga if n_lga else None
+            ph = acc["pseudo_hits"].tolist()
+            rec["pseudo_acc"] = ph[0] / ph[2] if ph[2] else None
+            rec["pseudo_acc_debiased"] = ph[1] / ph[2] if ph[2] else None
+            rec["selected_per_class"] = torch.bincount(
+                d.y_noisy[acc["labeled"][0]], minlength=d.num_classes).tolist()
+            rec["prior_l"] = [round(v, 6) for v in self.prior_l[0].tolist()]
+            rec["prior_u"] = [round(v, 6) for v in self.prior_u[0].tolist()]
+        if cfg.method == "promix":  # CSS for the next epoch, from this epoch's eval losses
+            self.css = torch.stack([
+                class_wise_small_loss(l, d.y_noisy, d.num_classes, cfg.rho) for l in train_losses])
+            rec["css_next"] = selection_scores(self.css[0], is_clean)
+        if epoch in cfg.record_epochs or epoch == cfg.epochs - 1:
+            self._save_samples(epoch, train_logits, train_losses, acc)
+        return rec
+
+    def _selection_records(self, acc: dict, is_clean) -> tuple[dict, list]:
+        per_net = []
+        for k in range(len(self.nets)):
+            css = self.css[k] if self.cfg.use_css else torch.zeros_like(is_clean)
+            masks = {"css": css, "mhcs": acc["mhcs"][k], "union": css | acc["mhcs"][k]}
+            scores = {name: selection_scores(m, is_clean) for name, m in masks.items()}
+            # LGA relabels: its samples count as correct when the guessed label is the true one
+            n_lga = int(acc["lga"][k].sum())
+            scores["lga"] = {"count": n_lga,
+                             "label_acc": float(acc["lga_ok"][k].sum()) / n_lga if n_lga else None}
+            labeled = acc["labeled"][k]
+            correct = (labeled & ~acc["lga"][k] & is_clean) | acc["lga_ok"][k]
+            scores["labeled"] = {"count": int(labeled.sum()),
+                                 "target_acc": float(correct.sum()) / max(int(labeled.sum()), 1)}
+            per_net.append(scores)
+        return per_net[0], per_net
+
+    def _save_samples(self, epoch: int, train_logits, train_losses, acc):
+        d = self.data
+        arrays = dict(epoch=np.int64(epoch), noisy=d.y_noisy.cpu().numpy(),
+                      clean=d.y_clean.cpu().numpy(),
+                      losses=train_losses.cpu().numpy().astype(np.float32),
+                      probs=torch.stack([lg.softmax(1) for lg in train_logits]).cpu().numpy()
+                      .astype(np.float16),
+                      css=self.css.cpu().numpy(), mhcs=acc["mhcs"].cpu().numpy(),
+                      lga=acc["lga"].cpu().numpy(), labeled=acc["labeled"].cpu().numpy(),
+                      prior_l=self.prior_l.cpu().numpy(), prior_u=self.prior_u.cpu().numpy())
+        save_npz(samples_path(self.out, epoch), **arrays)
+
+
+def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False,
+          progress: bool = True) -> RunHistory:
+    """Train ``cfg`` into ``out_dir`` (see `Trainer`) and return its `RunHistory`."""
+    return Trainer(cfg, out_dir, resume=resume, progress=progress).fit()

@@ -1,0 +1,128 @@
+"""Batched, device-side augmentation: shapes, dtypes, per-sample randomness, determinism and
+hand-checked values of each op."""
+import numpy as np
+import pytest
+import torch
+
+from promix_tutorial import augment as A
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.fixture
+def batch():
+    return torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8, generator=gen(1))
+
+
+def test_normalize_matches_formula():
+    x = torch.tensor([[[[0, 255]]]], dtype=torch.uint8)  # 1 x 1 x 1 x 2
+    out = A.normalize(x, (0.5,), (0.25,))
+    assert torch.allclose(out, torch.tensor([[[[-2.0, 2.0]]]]))
+    assert A.normalize(torch.zeros(2, 3, 4, 4, dtype=torch.uint8), A.CIFAR10_MEAN,
+                       A.CIFAR10_STD).dtype == torch.float32
+
+
+def test_random_crop_is_a_shifted_window_per_sample():
+    x = torch.arange(16, dtype=torch.uint8).view(1, 1, 4, 4).repeat(200, 1, 1, 1)
+    out = A.random_crop(x, 1, gen())
+    padded = torch.nn.functional.pad(x[0], (1, 1, 1, 1))[0]
+    windows = {tuple(padded[i:i + 4, j:j + 4].flatten().tolist()) for i in range(3) for j in range(3)}
+    seen = {tuple(o[0].flatten().tolist()) for o in out}
+    assert seen <= windows and len(seen) == 9  # every one of the 9 offsets, nothing else
+
+
+def test_flip_flips_about_half(batch):
+    out = A.random_flip(batch, gen())
+    flipped = [(o == b.flip(2)).all().item() for o, b in zip(out, batch)]
+    same = [(o == b).all().item() for o, b in zip(out, batch)]
+    assert all(f or s for f, s in zip(flipped, same)) and 15 < sum(flipped) < 49
+
+
+def test_weak_and_strong_keep_shape_dtype_and_are_deterministic(batch):
+    for fn in (A.weak_augment, A.strong_augment):
+        a, b = fn(batch, generator=gen(3)), fn(batch, generator=gen(3))
+        assert a.shape == batch.shape and a.dtype == torch.uint8 and torch.equal(a, b)
+        assert not torch.equal(a, fn(batch, generator=gen(4)))
+    digits = torch.randint(0, 256, (8, 1, 8, 8), dtype=torch.uint8, generator=gen())
+    assert A.strong_augment(digits, pad=1, flip=False, generator=gen()).shape == digits.shape
+
+
+def test_bad_input_is_rejected():
+    with pytest.raises(ValueError, match="uint8"):
+        A.weak_augment(torch.zeros(2, 3, 8, 8), generator=gen())
+
+
+def test_recipe_ops_and_ranges():
+    assert len(A.OPS) == 14
+    assert A.OP_RANGES["Posterize"] == (4, 8) and A.OP_RANGES["Rotate"] == (-30, 30)
+    assert A.OP_RANGES["Solarize"] == (0, 256) and A.OP_RANGES["ShearX"] == (-0.3, 0.3)
+    assert A.OP_RANGES["Brightness"] == (0.05, 0.95)
+
+
+def test_pixel_ops_by_hand():
+    x = torch.tensor([0, 100, 200, 255], dtype=torch.uint8).view(1, 1, 2, 2).repeat(2, 3, 1, 1)
+    v = torch.tensor([0.5, 1.0])
+    bright = A.apply_op("Brightness", x, v)
+    assert bright[0, 0].flatten().tolist() == [0, 50, 100, 128] and torch.equal(bright[1], x[1])
+    post = A.apply_op("Posterize", x, torch.tensor([4.0, 8.0]))
+    assert post[0, 0].flatten().tolist() == [0, 96, 192, 240] and torch.equal(post[1], x[1])
+    sol = A.apply_op("Solarize", x, torch.tensor([128.0, 256.0]))
+    assert sol[0, 0].flatten().tolist() == [0, 100, 55, 0] and torch.equal(sol[1], x[1])
+    contrast = A.apply_op("Contrast", x, torch.tensor([0.0, 1.0]))
+    assert (contrast[0] == contrast[0, 0, 0, 0]).all() and torch.equal(contrast[1], x[1])
+    grey = torch.full((1, 3, 4, 4), 77, dtype=torch.uint8)
+    assert torch.equal(A.apply_op("Color", grey, torch.tensor([0.3])), grey)  # already grey
+
+
+def test_geometric_ops_move_pixels_and_fill_grey():
+    x = torch.zeros(2, 1, 8, 8, dtype=torch.uint8)
+    x[:, :, :, 0] = 255  # a white left column
+    t = A.apply_op("TranslateX", x, torch.tensor([0.25, 0.0]))
+    assert t[1].equal(x[1])                      # zero translation is the identity
+    assert (t[0, 0, :, -2:] == A.GREY).all()     # shifted in from the right: grey fill
+    r = A.apply_op("Rotate", x, torch.tensor([0.0, 0.0]))
+    assert torch.equal(r, x)
+
+
+def test_rand_augment_draws_per_sample_ops(batch):
+    same = batch[:1].repeat(64, 1, 1, 1)
+    out = A.rand_augment(same, generator=gen(5))
+    assert len({o.numpy().tobytes() for o in out}) > 40  # different ops per sample
+
+
+def test_cutout_squares_are_grey_and_bounded():
+    x = torch.zeros(500, 3, 32, 32, dtype=torch.uint8)
+    out = A.cutout(x, max_frac=0.5, generator=gen())
+    area = (out[:, 0] == A.GREY).sum((1, 2)).float()
+    assert area.max() <= 16 * 16 and area.min() == 0 and 30 < area.mean() < 90
+    assert ((out == 0) | (out == A.GREY)).all()
+
+
+def test_mixup_is_convex_and_deterministic():
+    x = torch.randn(10, 3, 4, 4, generator=gen())
+    y = torch.eye(10)
+    xm, ym, lam = A.mixup(x, y, alpha=4.0, generator=gen(2))
+    assert 0.5 <= lam <= 1 and torch.allclose(ym.sum(1), torch.ones(10))
+    assert (ym.max(1).values >= lam - 1e-6).all()
+    xm2, _, lam2 = A.mixup(x, y, alpha=4.0, generator=gen(2))
+    assert lam == lam2 and torch.equal(xm, xm2)
+    lams = [A.mixup(x, y, alpha=4.0, generator=gen(s))[2] for s in range(300)]
+    assert 0.6 < np.mean(lams) < 0.7  # E[max(l, 1-l)] for Beta(4, 4) is about 0.65
+
+
+def test_fmix_mask_keeps_lambda_fraction():
+    m = A.fmix_mask(32, 32, 0.3, generator=gen())
+    assert m.shape == (32, 32) and int(m.sum()) == round(0.3 * 1024)
+    x = torch.randn(6, 3, 32, 32, generator=gen())
+    xm, ym, lam = A.fmix(x, torch.eye(6), generator=gen(1))
+    assert xm.shape == x.shape and torch.allclose(ym.sum(1), torch.ones(6)) and 0 <= lam <= 1
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_strong_augment_on_cuda(batch):
+    g = torch.Generator(device="cuda").manual_seed(0)
+    out = A.strong_augment(batch.cuda(), generator=g)
+    assert out.is_cuda and out.dtype == torch.uint8
