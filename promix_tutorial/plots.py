@@ -150,8 +150,8 @@ def plot_training_curves(runs: dict, title: str | None = None):
         axes[0].plot(ep, run.series("test_acc") * 100, label=label)
         if "selection" in (run.records[-1] if run.records else {}):
             axes[1].plot(ep, run.series("selection.union.f1"), label=label)
-            axes[2].plot(ep, run.series("selection.union.count"), label=label)
-    for ax, yl in zip(axes, ("test accuracy (%)", "selection F1 (labeled set)",
+            axes[2].plot(ep, run.series("selection.labeled.count"), label=label)
+    for ax, yl in zip(axes, ("test accuracy (%)", "selection F1 (CSS + MHCS)",
                              "labeled samples (network 1)")):
         ax.set_xlabel("epoch")
         ax.set_ylabel(yl)

@@ -15,7 +15,8 @@ One ProMix epoch (RECIPE.md; equations in selection.py and debias.py):
    set (accuracy of the mean of both networks' primary logits).
 
 The dataset sits on the training device as uint8; augmentation is batched tensor ops
-(augment.py). On CUDA: bfloat16 autocast and channels_last. Randomness: one generator per epoch
+(augment.py). On CUDA: bfloat16 autocast. channels_last memory format for 3-channel images on
+every device (measured 1.4x faster training of the cpu preset's CNN on a 2-core CPU too). Randomness: one generator per epoch
 seeded from (seed, epoch), so a resumed run repeats an uninterrupted one exactly on the CPU.
 """
 from __future__ import annotations
@@ -217,14 +218,17 @@ class Trainer:
     """
 
     def __init__(self, cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False,
-                 progress: bool = True, data: tuple[ImageDataset, NoisyLabels] | None = None):
+                 progress: bool = True, epoch_lines: bool | None = None,
+                 data: tuple[ImageDataset, NoisyLabels] | None = None):
         self.cfg, self.out, self.progress = cfg, Path(out_dir), progress
+        self.epoch_lines = progress if epoch_lines is None else epoch_lines
         self._check_out_dir(resume)
         self.device = resolve_device(cfg.device)
-        self.channels_last = cfg.channels_last and self.device.type == "cuda"
+        self.channels_last = None  # set once the data is known (3-channel images only)
         torch.manual_seed(cfg.seed)  # network initialisation
         self.ds, self.noisy = data if data is not None else prepare_data(cfg)
         self.data = to_device(self.ds, self.noisy, self.device)
+        self.channels_last = cfg.channels_last and self.data.x_train.shape[1] == 3
         n_nets = 2 if cfg.method == "promix" else 1
         self.nets = [self._build_net() for _ in range(n_nets)]
         params = [p for net in self.nets for p in net.parameters()]
@@ -304,7 +308,7 @@ class Trainer:
             record = self.run_epoch(epoch)
             self.records.append(record)
             self._save(epoch)
-            if self.progress:
+            if self.epoch_lines:
                 tqdm.write(self._summary(record))
         return RunHistory(self.out)
 
@@ -552,6 +556,26 @@ class Trainer:
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False,
-          progress: bool = True) -> RunHistory:
-    """Train ``cfg`` into ``out_dir`` (see `Trainer`) and return its `RunHistory`."""
-    return Trainer(cfg, out_dir, resume=resume, progress=progress).fit()
+          progress: bool = True, epoch_lines: bool | None = None) -> RunHistory:
+    """Train ``cfg`` into ``out_dir`` (see `Trainer`) and return its `RunHistory`.
+
+    ``progress``: tqdm bars; ``epoch_lines``: a one-line summary per epoch (default: as
+    ``progress``)."""
+    return Trainer(cfg, out_dir, resume=resume, progress=progress,
+                   epoch_lines=epoch_lines).fit()
+
+
+def train_or_load(cfg: TrainConfig, out_dir: str | Path, *, load: bool = False,
+                  progress: bool = True) -> RunHistory:
+    """What notebooks call: with ``load=True`` read the finished run in ``out_dir`` (no
+    training; a clear error if there is none); otherwise continue or start the run there. A
+    finished run of the same config is loaded, not retrained; a different config in the same
+    folder is an error naming the fields (nothing is overwritten)."""
+    out = Path(out_dir)
+    if load:
+        hist = RunHistory(out)
+        if len(hist) < hist.config["epochs"]:
+            raise ValueError(f"{out} holds an unfinished run ({len(hist)} of "
+                             f"{hist.config['epochs']} epochs): train it with load=False.")
+        return hist
+    return train(cfg, out, resume=(out / "checkpoint.pt").is_file(), progress=progress)

@@ -176,3 +176,17 @@ def test_tiny_run_on_cuda(tmp_path):
     hist = T.train(tiny(device="cuda", epochs=4, warmup_epochs=1, lga_start=2), tmp_path,
                    progress=False)
     assert hist.info["device"].startswith("cuda") and np.isfinite(hist.records[-1]["losses"]["total"])
+
+
+def test_figures_draw_from_real_runs(full_runs):
+    """Fig. 3, Fig. 4 and the training curves from a real ProMix run and its CE baseline."""
+    from promix_tutorial import plots
+    promix, ce = full_runs
+    ax = plots.plot_selection_f1(promix, baseline_run=ce)
+    promix_f1 = ax.lines[0].get_ydata()
+    assert np.isnan(promix_f1[0]) and np.nanmin(promix_f1) > 0.5  # no selection in warm-up
+    assert np.nanmax(ax.lines[1].get_ydata()) <= 1
+    ax = plots.plot_pseudo_label_accuracy({"ProMix": promix})
+    assert np.nanmax(ax.lines[0].get_ydata()) > 0.5
+    fig = plots.plot_training_curves({"ProMix": promix, "CE": ce})
+    assert len(fig.axes[0].lines) == 2 and len(fig.axes[2].lines) == 1

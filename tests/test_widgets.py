@@ -81,7 +81,8 @@ def fake_run(tmp_path):
     recs = []
     for e in range(4):
         sel = {k: {"precision": 0.9, "recall": 0.5 + 0.1 * e, "f1": 0.6 + 0.05 * e, "count": 100 + e}
-               for k in ("css", "mhcs", "lga", "union")}
+               for k in ("css", "mhcs", "union")}
+        sel["labeled"] = {"count": 100 + e, "target_acc": 0.9}
         recs.append({"epoch": e, "phase": "promix", "test_acc": 0.5 + 0.1 * e, "selection": sel,
                      "baselines": {"gmm": {"f1": 0.5}, "small_loss": {"f1": 0.55 - 0.01 * e}},
                      "pseudo_acc": 0.4 + 0.02 * e, "pseudo_acc_debiased": 0.45 + 0.03 * e})

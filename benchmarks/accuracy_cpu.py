@@ -1,0 +1,143 @@
+"""The paper's CIFAR-10 tables at this machine's scale: the `cpu` preset (5,000-image stratified
+subset of the offline CIFAR-10 copy, JPEG quality 75; narrow CNN; 25 epochs) on a CPU.
+
+Cells (one results file each, benchmarks/results/accuracy_cpu/CELL.json):
+- main: CE and ProMix at sym:0.5, sym:0.8, asym:0.4 and human:worst (CIFAR-10N), seeds 0 and 1;
+- ablations: the six Table 5 rows at sym:0.8, seed 0.
+A cell whose file exists is skipped, so the table fills in across sessions; an interrupted cell
+resumes from its run folder (runs/accuracy_cpu/CELL). After each cell the markdown table
+(benchmarks/results/accuracy_cpu.md) and README.md's Results section are rebuilt from the files.
+
+Usage:
+  python benchmarks/accuracy_cpu.py --list                 # cells and whether they are done
+  python benchmarks/accuracy_cpu.py --cells main           # or ablations, all, or cell names
+  python benchmarks/accuracy_cpu.py --table                # only rebuild the tables
+  python benchmarks/accuracy_cpu.py --quick                # one small cell (1,000 images, 4
+                                                           # epochs) into a temp folder
+Needs PROMIX_CIFAR10_NPZ (from ../shared/tools/make_offline_cifar10.py) and, for human:worst,
+PROMIX_CIFARN_DIR (the CIFAR-N label files).
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from promix_tutorial.config import ABLATIONS, make_config
+from promix_tutorial.history import RunHistory
+from promix_tutorial.results import (cell_name, load_cells, markdown_table,
+                                     replace_between_markers, summarize_run, write_cell)
+from promix_tutorial.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "accuracy_cpu"
+TABLE = ROOT / "benchmarks" / "results" / "accuracy_cpu.md"
+RUNS = ROOT / "runs" / "accuracy_cpu"
+NOISES = ["sym:0.5", "sym:0.8", "asym:0.4", "human:worst"]
+DATA = ("offline CIFAR-10 copy (JPEG quality 75, ../shared/tools/make_offline_cifar10.py), "
+        "stratified 5,000 train / 2,000 test images")
+
+
+def all_cells() -> dict[str, dict]:
+    """name -> make_config keyword arguments."""
+    cells = {}
+    for noise in NOISES:
+        for seed in (0, 1):
+            for method in ("ce", "promix"):
+                cells[cell_name(method, "none", noise, seed)] = dict(
+                    noise=noise, seed=seed, method=method)
+    for ablation in ABLATIONS:
+        if ablation != "none":
+            cells[cell_name("promix", ablation, "sym:0.8", 0)] = dict(
+                noise="sym:0.8", seed=0, ablation=ablation)
+    return cells
+
+
+def select(names: list[str]) -> list[str]:
+    cells = all_cells()
+    out = []
+    for n in names:
+        if n == "all":
+            out += list(cells)
+        elif n == "main":
+            out += [c for c, kw in cells.items() if "ablation" not in kw]
+        elif n == "ablations":
+            out += [c for c, kw in cells.items() if "ablation" in kw]
+        elif n in cells:
+            out.append(n)
+        else:
+            raise SystemExit(f"unknown cell {n!r}; run --list to see the cell names")
+    return list(dict.fromkeys(out))
+
+
+def run_cell(name: str, kw: dict, results: Path, runs: Path, **overrides) -> dict:
+    kw = dict(kw)
+    cfg = make_config("cpu", "cifar10", kw.pop("noise"), **kw, **overrides)
+    out = runs / name
+    resume = (out / "checkpoint.pt").is_file()
+    t0 = time.perf_counter()
+    hist = train(cfg, out, resume=resume, progress=False, epoch_lines=True)
+    wall = time.perf_counter() - t0
+    if resume:  # the wall time of the earlier part is not known; count its training seconds
+        wall = float(sum(RunHistory(out).series("seconds")))
+    command = "python benchmarks/accuracy_cpu.py --cells " + shlex.quote(name)
+    record = summarize_run(hist, wall, command, DATA)
+    write_cell(results, record)
+    return record
+
+
+def rebuild_tables() -> str:
+    cells = load_cells(RESULTS) if RESULTS.is_dir() else []
+    table = markdown_table(cells, NOISES)
+    TABLE.write_text("# accuracy_cpu: CIFAR-10 (offline JPEG-75 copy), cpu preset\n\n"
+                     "Built by `python benchmarks/accuracy_cpu.py --table` from "
+                     "benchmarks/results/accuracy_cpu/*.json.\n\n" + table + "\n")
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    if "<!-- accuracy-cpu:start -->" in text:
+        readme.write_text(replace_between_markers(text, "accuracy-cpu", table))
+    return table
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cells", nargs="+", default=None,
+                    help="main, ablations, all, or cell names (see --list)")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--table", action="store_true", help="only rebuild the markdown tables")
+    ap.add_argument("--quick", action="store_true",
+                    help="one small ProMix cell (1,000 images, 4 epochs) in a temp folder")
+    args = ap.parse_args(argv)
+    if args.list:
+        for name in all_cells():
+            done = (RESULTS / f"{name}.json").is_file()
+            print(f"{'done' if done else '    '}  {name}")
+        return 0
+    if args.quick:
+        tmp = Path(tempfile.mkdtemp(prefix="promix-quick-"))
+        name = cell_name("promix", "none", "sym:0.5", 0)
+        rec = run_cell(name, all_cells()[name], tmp / "results", tmp / "runs", n_train=1000,
+                       n_test=500, epochs=4, warmup_epochs=2, lga_start=3)
+        print(f"quick cell {name}: final {rec['final_acc']:.2%}, best {rec['best_acc']:.2%}, "
+              f"{rec['wall_seconds']:.0f} s; files in {tmp}")
+        return 0
+    if args.cells:
+        cells = all_cells()
+        for name in select(args.cells):
+            if (RESULTS / f"{name}.json").is_file():
+                print(f"[skip] {name}: results file exists")
+                continue
+            print(f"[run ] {name}", flush=True)
+            rec = run_cell(name, cells[name], RESULTS, RUNS)
+            print(f"[done] {name}: final {rec['final_acc']:.2%} best {rec['best_acc']:.2%} "
+                  f"in {rec['wall_seconds'] / 60:.1f} min", flush=True)
+            rebuild_tables()
+    print(rebuild_tables())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Benchmark results: one JSON file per table cell (a method, a noise setting, a seed), and the
+markdown tables rebuilt from whatever cell files exist (benchmarks/accuracy_cpu.py, README).
+
+The paper's numbers are kept here, labelled as such, to print beside ours.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from .config import ABLATION_LABELS
+from .history import RunHistory, save_json
+
+# The paper's CIFAR-10 numbers (PreAct ResNet-18, 600 epochs, full data; Tables 1 and 5).
+# ProMix: average of the last 10 epochs; CE: as cited in Table 1. None: not reported.
+PAPER_CIFAR10 = {
+    "CE": {"sym:0.5": 79.4, "sym:0.8": 62.9, "asym:0.4": 85.0, "human:worst": None},
+    "ProMix": {"sym:0.5": 97.30, "sym:0.8": 95.05, "asym:0.4": 96.51, "human:worst": 96.34},
+    "w/o LGA": {"sym:0.8": 94.32, "human:worst": 95.57},
+    "w/o MHCS": {"sym:0.8": 93.17, "human:worst": 95.11},
+    "w/o Base Selection": {"sym:0.8": 39.59, "human:worst": 74.09},
+    "w/o CBR": {"sym:0.8": 93.96, "human:worst": 95.26},
+    "w/o DBR": {"sym:0.8": 94.07, "human:worst": 95.07},
+    "with Only Clean": {"sym:0.8": 93.82, "human:worst": 95.18},
+}
+ROW_ORDER = ["CE", "ProMix"] + [ABLATION_LABELS[a] for a in ABLATION_LABELS if a != "none"]
+
+
+def cell_name(method: str, ablation: str, noise: str, seed: int) -> str:
+    """File stem of a cell: ``promix__sym0.5__seed0``, ``no_lga__sym0.8__seed0``, ``ce__...``."""
+    what = "ce" if method == "ce" else ("promix" if ablation == "none" else ablation)
+    return f"{what}__{noise.replace(':', '')}__seed{seed}"
+
+
+def row_label(method: str, ablation: str) -> str:
+    return "CE" if method == "ce" else ABLATION_LABELS[ablation]
+
+
+def hardware() -> dict:
+    """What the numbers were measured on."""
+    info = {"machine": platform.machine(), "processor": platform.processor() or None,
+            "cpu_count": os.cpu_count(), "python": platform.python_version(),
+            "torch": torch.__version__}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def summarize_run(hist: RunHistory, wall_seconds: float, command: str, data: str) -> dict:
+    """The record of one finished run for its cell file."""
+    cfg = hist.config
+    last = hist.records[-1]
+    sel = last.get("selection", {}).get("union")
+    return {
+        "cell": cell_name(cfg["method"], cfg["ablation"], cfg["noise"], cfg["seed"]),
+        "row": row_label(cfg["method"], cfg["ablation"]), "method": cfg["method"],
+        "ablation": cfg["ablation"], "noise": cfg["noise"], "seed": cfg["seed"],
+        "dataset": cfg["dataset"], "n_train": hist.info["n_train"], "n_test": hist.info["n_test"],
+        "epochs": len(hist), "final_acc": hist.final_accuracy(), "best_acc": hist.best_accuracy(),
+        "selection": ({k: sel[k] for k in ("precision", "recall", "f1")} if sel else None),
+        "test_acc_per_epoch": [round(float(a), 5) for a in hist.series("test_acc")],
+        "train_seconds": round(float(sum(hist.series("seconds"))), 1),
+        "wall_seconds": round(wall_seconds, 1), "actual_noise_rate": hist.info["actual_noise_rate"],
+        "hardware": hardware(), "load_average": list(os.getloadavg()),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "data": data,
+        "command": command, "config": cfg,
+    }
+
+
+def write_cell(folder: str | os.PathLike, record: dict) -> Path:
+    return save_json(Path(folder) / f"{record['cell']}.json", record)
+
+
+def load_cells(folder: str | os.PathLike) -> list[dict]:
+    """Every cell file in ``folder`` (sorted by name)."""
+    return [json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json"))]
+
+
+def _mean_spread(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (max(values) - min(values)) / 2
+
+
+def aggregate(cells: list[dict]) -> dict:
+    """``{(row, noise): {"final", "best", "final_spread", "best_spread", "f1", "seeds",
+    "wall_minutes"}}`` with means over seeds and the half-range as spread (percent)."""
+    groups: dict[tuple, list[dict]] = {}
+    for c in cells:
+        groups.setdefault((c["row"], c["noise"]), []).append(c)
+    out = {}
+    for key, cs in groups.items():
+        final, fs = _mean_spread([100 * c["final_acc"] for c in cs])
+        best, bs = _mean_spread([100 * c["best_acc"] for c in cs])
+        f1s = [c["selection"]["f1"] for c in cs if c.get("selection")]
+        out[key] = {"final": final, "final_spread": fs, "best": best, "best_spread": bs,
+                    "f1": statistics.fmean(f1s) if f1s else None,
+                    "precision": statistics.fmean(c["selection"]["precision"] for c in cs
+                                                  if c.get("selection")) if f1s else None,
+                    "recall": statistics.fmean(c["selection"]["recall"] for c in cs
+                                               if c.get("selection")) if f1s else None,
+                    "seeds": sorted(c["seed"] for c in cs),
+                    "wall_minutes": statistics.fmean(c["wall_seconds"] for c in cs) / 60}
+    return out
+
+
+def markdown_table(cells: list[dict], noises: list[str]) -> str:
+    """The accuracy table: a row per method, a column per noise setting. Each entry:
+    ``last / best`` (mean ± half-range over seeds, %), selection P/R/F1, minutes, seeds; the
+    paper's number (last) after ``paper``."""
+    agg = aggregate(cells)
+    head = "| method | " + " | ".join(noises) + " |"
+    lines = [head, "|" + "---|" * (len(noises) + 1)]
+    for row in ROW_ORDER:
+        if not any((row, n) in agg for n in noises):
+            continue
+        entries = []
+        for n in noises:
+            a = agg.get((row, n))
+            paper = PAPER_CIFAR10.get(row, {}).get(n)
+            ptxt = f"<br>paper {paper:.2f}" if paper is not None else ""
+            if a is None:
+                entries.append(f"(not run){ptxt}")
+                continue
+            spread = (f" ± {a['final_spread']:.1f}" if len(a["seeds"]) > 1 else "")
+            txt = f"**{a['final']:.1f}**{spread} / {a['best']:.1f}"
+            if a["f1"] is not None:
+                txt += f"<br>sel. P {a['precision']:.2f} R {a['recall']:.2f} F1 {a['f1']:.2f}"
+            txt += f"<br>{a['wall_minutes']:.0f} min, seeds {','.join(map(str, a['seeds']))}"
+            entries.append(txt + ptxt)
+        lines.append(f"| {row} | " + " | ".join(entries) + " |")
+    return "\n".join(lines)
+
+
+def replace_between_markers(text: str, name: str, body: str) -> str:
+    """Replace what lies between ``<!-- name:start -->`` and ``<!-- name:end -->``."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    if start not in text or end not in text:
+        raise ValueError(f"markers {start} ... {end} not found")
+    a, b = text.index(start) + len(start), text.index(end)
+    return text[:a] + "\n" + body.strip() + "\n" + text[b:]
