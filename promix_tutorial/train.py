@@ -556,17 +556,20 @@ class Trainer:
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False,
-          progress: bool = True, epoch_lines: bool | None = None) -> RunHistory:
+          progress: bool = True, epoch_lines: bool | None = None,
+          data: tuple[ImageDataset, NoisyLabels] | None = None) -> RunHistory:
     """Train ``cfg`` into ``out_dir`` (see `Trainer`) and return its `RunHistory`.
 
     ``progress``: tqdm bars; ``epoch_lines``: a one-line summary per epoch (default: as
-    ``progress``)."""
-    return Trainer(cfg, out_dir, resume=resume, progress=progress,
-                   epoch_lines=epoch_lines).fit()
+    ``progress``); ``data``: (dataset, noisy labels) to train on instead of what ``cfg.dataset``
+    and ``cfg.noise`` give (e.g. noise sampled from a transition matrix)."""
+    return Trainer(cfg, out_dir, resume=resume, progress=progress, epoch_lines=epoch_lines,
+                   data=data).fit()
 
 
 def train_or_load(cfg: TrainConfig, out_dir: str | Path, *, load: bool = False,
-                  progress: bool = True) -> RunHistory:
+                  progress: bool = True,
+                  data: tuple[ImageDataset, NoisyLabels] | None = None) -> RunHistory:
     """What notebooks call: with ``load=True`` read the finished run in ``out_dir`` (no
     training; a clear error if there is none); otherwise continue or start the run there. A
     finished run of the same config is loaded, not retrained; a different config in the same
@@ -578,4 +581,5 @@ def train_or_load(cfg: TrainConfig, out_dir: str | Path, *, load: bool = False,
             raise ValueError(f"{out} holds an unfinished run ({len(hist)} of "
                              f"{hist.config['epochs']} epochs): train it with load=False.")
         return hist
-    return train(cfg, out, resume=(out / "checkpoint.pt").is_file(), progress=progress)
+    return train(cfg, out, resume=(out / "checkpoint.pt").is_file(), progress=progress,
+                 data=data)

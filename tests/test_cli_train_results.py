@@ -1,0 +1,95 @@
+"""`promix train` end to end (exit codes, resume, clear errors) and the benchmark results
+tables built from cell files."""
+import json
+
+import pytest
+
+from promix_tutorial import cli
+from promix_tutorial.config import PRESETS, make_config, profile_config
+from promix_tutorial.history import RunHistory
+from promix_tutorial.results import (aggregate, cell_name, load_cells, markdown_table,
+                                     replace_between_markers, write_cell)
+
+TINY = ["train", "--dataset", "digits", "--noise", "sym:0.5", "--preset", "tiny", "--quiet",
+        "--set", "warmup_epochs=1", "--set", "lga_start=2"]
+
+
+def test_cli_train_then_resume_then_refuse_overwrite(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert cli.main(TINY + ["--epochs", "2", "--out", out]) == 0
+    assert "final test accuracy" in capsys.readouterr().out
+    assert len(RunHistory(out)) == 2
+    assert cli.main(TINY + ["--epochs", "2", "--out", out]) == 2          # exists: refused
+    assert "--resume" in capsys.readouterr().err
+    assert cli.main(TINY + ["--epochs", "3", "--out", out, "--resume"]) == 2  # config differs
+    assert "epochs" in capsys.readouterr().err
+    assert cli.main(TINY + ["--epochs", "2", "--out", out, "--resume"]) == 0  # finished: no-op
+    assert len(RunHistory(out)) == 2
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--set", "tau=2"], "TrainConfig.tau"),
+    (["--set", "learning_rate=0.1"], "FIELD=VALUE"),
+    (["--set", "use_lga=maybe"], "true or false"),
+    (["--noise", "sym:1.5"], "rate"),
+])
+def test_cli_train_bad_input_is_one_line_before_training(tmp_path, capsys, args, needle):
+    out = tmp_path / "run"
+    assert cli.main(TINY + ["--epochs", "2", "--out", str(out)] + args) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()  # nothing was written
+
+
+def test_cli_ablation_and_baseline_flags(tmp_path):
+    assert cli.main(TINY + ["--epochs", "2", "--ablation", "no_cbr", "--out",
+                            str(tmp_path / "a")]) == 0
+    assert RunHistory(tmp_path / "a").config["use_cbr"] is False
+    assert cli.main(TINY + ["--epochs", "2", "--baseline", "ce", "--out", str(tmp_path / "b")]) == 0
+    assert RunHistory(tmp_path / "b").config["method"] == "ce"
+
+
+def test_presets_and_profiles():
+    for preset in PRESETS:
+        cfg = make_config(preset, "cifar10", "sym:0.8")
+        assert cfg.rho == 0.2 and 0 < cfg.prior_momentum < 1
+    paper = make_config("paper", "cifar100", "sym:0.5")
+    assert (paper.epochs, paper.batch_size, paper.lr, paper.tau, paper.alpha, paper.warmup_epochs,
+            paper.model, paper.prior_momentum) == (600, 256, 0.05, 0.95, 0.5, 30,
+                                                   "preact_resnet18", 0.9999)
+    assert make_config("paper", "cifar10", "asym:0.4").warmup_conf_penalty
+    assert profile_config("ci").dataset == "digits" and profile_config("cpu").n_train == 5000
+    with pytest.raises(ValueError, match="profile"):
+        profile_config("tpu")
+
+
+def _cell(method, ablation, noise, seed, final, best, f1=None):
+    return {"cell": cell_name(method, ablation, noise, seed),
+            "row": "CE" if method == "ce" else {"none": "ProMix", "no_lga": "w/o LGA"}[ablation],
+            "method": method, "ablation": ablation, "noise": noise, "seed": seed,
+            "final_acc": final, "best_acc": best, "wall_seconds": 600,
+            "selection": None if f1 is None else {"precision": 0.9, "recall": 0.8, "f1": f1}}
+
+
+def test_results_cells_aggregate_and_table(tmp_path):
+    for c in (_cell("promix", "none", "sym:0.5", 0, 0.60, 0.62, 0.85),
+              _cell("promix", "none", "sym:0.5", 1, 0.64, 0.66, 0.87),
+              _cell("ce", "none", "sym:0.5", 0, 0.40, 0.50),
+              _cell("promix", "no_lga", "sym:0.8", 0, 0.30, 0.31, 0.7)):
+        write_cell(tmp_path, c)
+    cells = load_cells(tmp_path)
+    assert len(cells) == 4 and (tmp_path / "promix__sym0.5__seed0.json").is_file()
+    agg = aggregate(cells)
+    assert agg[("ProMix", "sym:0.5")]["final"] == pytest.approx(62.0)
+    assert agg[("ProMix", "sym:0.5")]["final_spread"] == pytest.approx(2.0)
+    assert agg[("ProMix", "sym:0.5")]["f1"] == pytest.approx(0.86)
+    table = markdown_table(cells, ["sym:0.5", "sym:0.8"])
+    lines = table.splitlines()
+    assert lines[0] == "| method | sym:0.5 | sym:0.8 |"
+    assert lines[2].startswith("| CE | **40.0** / 50.0") and "paper 79.40" in lines[2]
+    assert "**62.0** ± 2.0 / 64.0" in lines[3] and "seeds 0,1" in lines[3]
+    assert "(not run)" in lines[3] and lines[4].startswith("| w/o LGA |")
+    text = "a\n<!-- t:start -->\nold\n<!-- t:end -->\nb"
+    assert replace_between_markers(text, "t", "new") == "a\n<!-- t:start -->\nnew\n<!-- t:end -->\nb"
+    with pytest.raises(ValueError, match="markers"):
+        replace_between_markers("no markers", "t", "x")
