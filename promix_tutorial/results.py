@@ -46,7 +46,7 @@ def hardware() -> dict:
     """What the numbers were measured on."""
     info = {"machine": platform.machine(), "processor": platform.processor() or None,
             "cpu_count": os.cpu_count(), "python": platform.python_version(),
-            "torch": torch.__version__}
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
