@@ -45,7 +45,7 @@ def plot_noisy_examples(images: np.ndarray, noisy, class_names, n: int = 16, see
                                      replace=False)])
     idx = rng.permutation(idx)
     nrows = int(np.ceil(len(idx) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 1.9 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 2.3 * nrows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, i in zip(axes.ravel(), idx):
@@ -163,7 +163,8 @@ def plot_training_curves(runs: dict, title: str | None = None):
 
 
 def plot_ablation_bars(rows: list[dict], ax=None, value: str = "accuracy",
-                       reference: str | None = "paper", title: str | None = None):
+                       reference: str | None = "paper", title: str | None = None,
+                       reference_label: str = "paper (CIFAR-10 sym 80%, reference)"):
     """Table 5 as bars: one bar per ablation row (``rows`` = dicts with "ablation" and
     ``value``), and the paper's number beside it when a ``reference`` column is present (drawn
     hatched and labelled as the paper's). Returns the Axes."""
@@ -178,9 +179,10 @@ def plot_ablation_bars(rows: list[dict], ax=None, value: str = "accuracy",
     if has_ref:
         ref = [r.get(reference) if r.get(reference) is not None else np.nan for r in rows]
         ax.bar(x + w / 2, ref, width=w, hatch="//", alpha=0.6,
-               label="paper (CIFAR-10 sym 80%, reference)")
+               label=reference_label)
     ax.set_xticks(x, names, rotation=20)
     ax.set_ylabel("test accuracy (%)")
-    ax.legend(fontsize=8)
+    ax.set_ylim(0, 118)  # room above the bars for the legend
+    ax.legend(fontsize=8, loc="upper center", ncol=2)
     ax.set_title(title or "ablations (Table 5)")
     return ax

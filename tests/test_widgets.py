@@ -113,5 +113,7 @@ def test_run_figures_draw_the_series(fake_run):
     ax = plots.plot_ablation_bars(rows)
     heights = [p.get_height() for p in ax.patches]
     assert heights[:2] == pytest.approx([90, 85]) and heights[2:] == pytest.approx([95.05, 94.32])
+    ax = plots.plot_ablation_bars(rows, reference_label="paper (CIFAR-10N worst)")
+    assert [t.get_text() for t in ax.get_legend().texts] == ["this run", "paper (CIFAR-10N worst)"]
     res, fig = widgets.show_selection(fake_run.samples(), 0.5, 0.9)
     assert len(fig.axes) == 2 and res["scores"]["union"]["count"] > 0
