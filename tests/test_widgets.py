@@ -117,3 +117,17 @@ def test_run_figures_draw_the_series(fake_run):
     assert [t.get_text() for t in ax.get_legend().texts] == ["this run", "paper (CIFAR-10N worst)"]
     res, fig = widgets.show_selection(fake_run.samples(), 0.5, 0.9)
     assert len(fig.axes) == 2 and res["scores"]["union"]["count"] > 0
+
+
+def test_pseudo_label_histogram_figure():
+    """Notebook 03's per-class histogram: plain, debiased and true counts of the unlabeled set."""
+    s = synthetic_samples()
+    res, fig = widgets.show_pseudo_labels(s, alpha=1.0)
+    ax = fig.axes[0]
+    C = len(res["true_per_class"])
+    heights = [p.get_height() for p in ax.patches]
+    assert len(heights) == 3 * C
+    assert heights[:C] == pytest.approx(res["per_class_plain"].tolist())
+    assert heights[C:2 * C] == pytest.approx(res["per_class"].tolist())
+    assert heights[2 * C:] == pytest.approx(res["true_per_class"].tolist())
+    assert sum(res["per_class"]) == res["count"]
