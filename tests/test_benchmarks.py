@@ -34,3 +34,16 @@ def test_accuracy_cpu_cells_cover_the_issue():
     assert "promix__humanworst__seed1" in cells and "no_dbr__sym0.8__seed0" in cells
     with pytest.raises(SystemExit):
         mod.select(["nonsense"])
+
+
+def test_selection_f1_writes_series_and_figure(tmp_path, capsys):
+    out = tmp_path / "results"
+    out.mkdir()
+    assert load("selection_f1").main(["--preset", "tiny", "--epochs", "4", "--runs",
+                                      str(tmp_path / "runs"), "--out", str(out)]) == 0
+    res = json.loads((out / "selection_f1_tiny_sym80_seed0.json").read_text())
+    s = res["series"]
+    assert s["epoch"] == [1, 2, 3, 4] and len(s["gmm_tuned"]) == 4
+    assert 0 < s["promix_css_mhcs"][-1] <= 1 and 0 < s["gmm_tuned"][-1] <= 1
+    assert (out / "selection_f1_tiny_sym80_seed0.png").stat().st_size > 1000
+    assert "last epoch F1" in capsys.readouterr().out
