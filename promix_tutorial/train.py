@@ -218,10 +218,17 @@ class Trainer:
     """
 
     def __init__(self, cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False,
-                 progress: bool = True, epoch_lines: bool | None = None,
+                 progress: bool | str = True, epoch_lines: bool | None = None,
                  data: tuple[ImageDataset, NoisyLabels] | None = None):
-        self.cfg, self.out, self.progress = cfg, Path(out_dir), progress
-        self.epoch_lines = progress if epoch_lines is None else epoch_lines
+        if progress not in (True, False, "epochs"):
+            raise ValueError(f"progress={progress!r}: use True (a bar per epoch over its "
+                             "batches), 'epochs' (one bar over the epochs) or False.")
+        self.cfg, self.out = cfg, Path(out_dir)
+        # "epochs": one bar updated once per epoch. Notebooks use it: per-batch bars send
+        # thousands of widget messages, which can starve a headless kernel (nbval timeouts).
+        self.epoch_bar = progress == "epochs"
+        self.progress = progress is True
+        self.epoch_lines = self.progress if epoch_lines is None else epoch_lines
         self._check_out_dir(resume)
         self.device = resolve_device(cfg.device)
         self.channels_last = None  # set once the data is known (3-channel images only)
@@ -304,13 +311,26 @@ class Trainer:
     # -- the run -------------------------------------------------------------
     def fit(self) -> RunHistory:
         self.out.mkdir(parents=True, exist_ok=True)
-        for epoch in range(self.start_epoch, self.cfg.epochs):
-            record = self.run_epoch(epoch)
-            self.records.append(record)
-            self._save(epoch)
-            if self.epoch_lines:
-                tqdm.write(self._summary(record))
+        bar = tqdm(total=self.cfg.epochs, initial=self.start_epoch, unit="epoch",
+                   desc=f"{self.cfg.method} {self.cfg.noise}", disable=not self.epoch_bar)
+        with bar:
+            for epoch in range(self.start_epoch, self.cfg.epochs):
+                record = self.run_epoch(epoch)
+                self.records.append(record)
+                self._save(epoch)
+                if self.epoch_lines:
+                    tqdm.write(self._summary(record))
+                bar.set_postfix_str(self._postfix(record), refresh=False)
+                bar.update(1)
         return RunHistory(self.out)
+
+    @staticmethod
+    def _postfix(r: dict) -> str:
+        """The short per-epoch summary shown on the epoch bar."""
+        s = f"{r['phase']}, test acc {r['test_acc']:.1%}"
+        if r.get("selection"):
+            s += f", sel. F1 {r['selection']['union']['f1']:.2f}"
+        return s
 
     def _summary(self, r: dict) -> str:
         s = (f"epoch {r['epoch'] + 1:>3}/{self.cfg.epochs} {r['phase']:<7} "
@@ -556,11 +576,12 @@ class Trainer:
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False,
-          progress: bool = True, epoch_lines: bool | None = None,
+          progress: bool | str = True, epoch_lines: bool | None = None,
           data: tuple[ImageDataset, NoisyLabels] | None = None) -> RunHistory:
     """Train ``cfg`` into ``out_dir`` (see `Trainer`) and return its `RunHistory`.
 
-    ``progress``: tqdm bars; ``epoch_lines``: a one-line summary per epoch (default: as
+    ``progress``: True: a tqdm bar per epoch over its batches; ``"epochs"``: one bar over the
+    epochs; False: none. ``epoch_lines``: a one-line summary per epoch (default: as
     ``progress``); ``data``: (dataset, noisy labels) to train on instead of what ``cfg.dataset``
     and ``cfg.noise`` give (e.g. noise sampled from a transition matrix)."""
     return Trainer(cfg, out_dir, resume=resume, progress=progress, epoch_lines=epoch_lines,
@@ -568,12 +589,13 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False,
 
 
 def train_or_load(cfg: TrainConfig, out_dir: str | Path, *, load: bool = False,
-                  progress: bool = True,
+                  progress: bool | str = "epochs",
                   data: tuple[ImageDataset, NoisyLabels] | None = None) -> RunHistory:
     """What notebooks call: with ``load=True`` read the finished run in ``out_dir`` (no
     training; a clear error if there is none); otherwise continue or start the run there. A
     finished run of the same config is loaded, not retrained; a different config in the same
-    folder is an error naming the fields (nothing is overwritten)."""
+    folder is an error naming the fields (nothing is overwritten). ``progress`` as in `train`;
+    the default, one bar over the epochs, keeps a notebook's output small."""
     out = Path(out_dir)
     if load:
         hist = RunHistory(out)

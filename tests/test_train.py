@@ -190,3 +190,18 @@ def test_figures_draw_from_real_runs(full_runs):
     assert np.nanmax(ax.lines[0].get_ydata()) > 0.5
     fig = plots.plot_training_curves({"ProMix": promix, "CE": ce})
     assert len(fig.axes[0].lines) == 2 and len(fig.axes[2].lines) == 1
+
+
+def test_progress_modes(tmp_path, capsys):
+    """'epochs' (the notebooks' default) draws one bar over the epochs and no batch bars or
+    epoch lines; True draws a bar per epoch over its batches; anything else is refused."""
+    T.train(tiny(epochs=3, warmup_epochs=2), tmp_path / "epochs", progress="epochs")
+    err = capsys.readouterr().err
+    assert "3/3" in err and "test acc" in err and "sel. F1" in err
+    assert "epoch 1/3" not in err  # neither batch bars nor epoch lines
+    T.train(tiny(epochs=3, warmup_epochs=2), tmp_path / "batches", progress=True)
+    out = capsys.readouterr()
+    assert "epoch 1/3" in out.err + out.out
+    with pytest.raises(ValueError, match="progress="):
+        T.Trainer(tiny(epochs=3, warmup_epochs=2), tmp_path / "bad", progress="batches")
+    assert not (tmp_path / "bad").exists()
