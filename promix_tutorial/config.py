@@ -274,3 +274,24 @@ def profile_config(profile: str, noise: str = "sym:0.5", dataset: str = "cifar10
     if profile not in PROFILE_PRESET:
         raise ValueError(f"unknown profile {profile!r}: use one of {', '.join(PROFILES)}")
     return make_config(PROFILE_PRESET[profile], dataset, noise, **overrides)
+
+
+# Notebook 05's ablation study (Table 5) per profile: (noise, overrides of the profile's preset).
+# gpu: the paper's column (80% symmetric) at the fast preset. cpu: smaller so seven runs fit in
+# ~15 minutes, and at 50% noise because at 80% this scale learns next to nothing (measured with
+# benchmarks/ablation_rows_cpu.py, results in benchmarks/results/). ci: the tiny preset shortened.
+ABLATION_STUDY = {
+    "gpu": ("sym:0.8", {}),
+    "cpu": ("sym:0.5", dict(n_train=2000, n_test=1000, epochs=12, warmup_epochs=4, lga_start=8,
+                            gamma_ramp_epochs=3, unlabeled_ramp_epochs=4)),
+    "ci": ("sym:0.8", dict(epochs=9, warmup_epochs=3, lga_start=6, gamma_ramp_epochs=2,
+                           unlabeled_ramp_epochs=3)),
+}
+
+
+def ablation_study_configs(profile: str, noise: str | None = None) -> dict[str, TrainConfig]:
+    """ProMix and its six Table 5 ablations (label -> config) at ``profile``'s ablation-study
+    scale (`ABLATION_STUDY`); ``noise`` replaces the profile's default noise."""
+    default_noise, overrides = ABLATION_STUDY[profile] if profile in ABLATION_STUDY else (None, {})
+    return {label: profile_config(profile, noise or default_noise, ablation=key, **overrides)
+            for key, label in ABLATION_LABELS.items()}

@@ -47,3 +47,33 @@ def test_selection_f1_writes_series_and_figure(tmp_path, capsys):
     assert 0 < s["promix_css_mhcs"][-1] <= 1 and 0 < s["gmm_tuned"][-1] <= 1
     assert (out / "selection_f1_tiny_sym80_seed0.png").stat().st_size > 1000
     assert "last epoch F1" in capsys.readouterr().out
+
+
+def test_notebook_times_script(tmp_path):
+    """benchmarks/notebook_times.sh executes a notebook and appends its wall time; a wrong name
+    is refused before anything runs."""
+    import os
+    import shutil
+    import subprocess
+
+    if shutil.which("jupyter") is None:
+        pytest.skip("jupyter is not on PATH")
+    script = BENCH / "notebook_times.sh"
+    env = {**os.environ, "PROMIX_PROFILE": "ci"}
+    bad = subprocess.run(["bash", str(script), str(tmp_path / "bad"), "01_noise_injection.ipynb"],
+                         env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "without .ipynb" in bad.stderr
+    assert not (tmp_path / "bad").exists()
+    subprocess.run(["bash", str(script), str(tmp_path), "01_noise_injection"], env=env, check=True)
+    line = (tmp_path / "times.txt").read_text().strip()
+    assert line.startswith("01_noise_injection rc=0 seconds="), line
+    assert (tmp_path / "01_noise_injection.ipynb").is_file()
+
+
+def test_ablation_rows_runs_the_chosen_rows(tmp_path, capsys):
+    assert load("ablation_rows").main(["--profile", "ci", "--rows", "none", "no_base_selection",
+                                       "--epochs", "3", "--out", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split(":")[0].strip() for line in lines] == ["ProMix", "w/o Base Selection"]
+    assert all("F1" in line and "labeled" in line for line in lines)
+    assert sorted(p.name for p in (tmp_path / "ci" / "sym0.8").iterdir()) == ["no_base_selection", "none"]

@@ -21,3 +21,19 @@ def test_profile_switch(monkeypatch):
         current_profile()
     monkeypatch.delenv("PROMIX_PROFILE")
     assert current_profile() in ("gpu", "cpu")
+
+
+def test_ablation_study_configs_per_profile():
+    from promix_tutorial.config import ABLATION_LABELS, ablation_study_configs
+
+    cpu = ablation_study_configs("cpu")
+    assert list(cpu) == list(ABLATION_LABELS.values())
+    assert {c.noise for c in cpu.values()} == {"sym:0.5"}          # see config.ABLATION_STUDY
+    assert {(c.n_train, c.epochs, c.model) for c in cpu.values()} == {(2000, 12, "fast_cnn")}
+    assert [c.ablation for c in cpu.values()] == list(ABLATION_LABELS)
+    assert not cpu["w/o Base Selection"].use_css and cpu["ProMix"].use_css
+    ci = ablation_study_configs("ci", "sym:0.5")
+    assert {c.noise for c in ci.values()} == {"sym:0.5"} and ci["ProMix"].dataset == "digits"
+    assert ablation_study_configs("gpu")["ProMix"].noise == "sym:0.8"
+    with pytest.raises(ValueError, match="unknown profile"):
+        ablation_study_configs("laptop")

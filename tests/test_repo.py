@@ -37,3 +37,13 @@ def test_notebooks_follow_conventions():
                 tagged = "keep_output" in c.get("metadata", {}).get("tags", [])
                 assert tagged and "NBVAL_CHECK_OUTPUT" in "".join(c["source"]), \
                     f"{path.name} cell {i} has outputs but is not an nbval-checked cell"
+
+
+def test_notebook_text_has_no_control_characters():
+    """A LaTeX command written into a notebook through a non-raw Python string ("\\tau", "\\rceil")
+    arrives as a tab or carriage return and renders as garbage; none may be left."""
+    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+        for i, cell in enumerate(json.loads(path.read_text())["cells"]):
+            text = "".join(cell["source"])
+            bad = re.search(r"[\x00-\x09\x0b-\x1f]", text)
+            assert bad is None, f"{path.name} cell {i}: {text[max(0, bad.start() - 30):bad.end() + 10]!r}"
