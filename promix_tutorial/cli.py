@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p)
     p.add_argument("--noise", default="sym:0.5", help="noise setting, as for `promix noise`")
     p.add_argument("--preset", default="fast", choices=PRESETS,
-                   help="paper (the authors' recipe), fast (GPU minutes), cpu (~11 min on a "
+                   help="paper (the authors' recipe), fast (GPU minutes), cpu (~12 min on a "
                         "2-core CPU), tiny (digits, seconds); default fast")
     p.add_argument("--out", required=True, help="run folder (checkpoint, history, per-sample arrays)")
     p.add_argument("--ablation", choices=list(ABLATIONS), default=None,

@@ -5,7 +5,7 @@ Presets (training recipes):
 - ``paper``: the authors' recipe exactly (RECIPE.md): PreAct ResNet-18, 600 epochs, batch 256,
   SGD lr 0.05, per-dataset R, tau, alpha and warm-up.
 - ``fast``: a whole CIFAR-10 run in minutes on one GPU (the small airbench-style CNN, 60 epochs).
-- ``cpu``: a 5,000-image CIFAR subset, a narrow CNN and 25 epochs, about 11 minutes on a
+- ``cpu``: a 5,000-image CIFAR subset, a narrow CNN and 25 epochs, 11 to 13 minutes on a
   2-core CPU.
 - ``tiny``: scikit-learn's 8x8 digits, seconds (tests and the ``ci`` notebook profile).
 The short presets scale the prior momentum m of Eq. 7 so that the prior's memory 1/(1-m) is about
@@ -226,7 +226,7 @@ def make_config(preset: str = "paper", dataset: str = "cifar10", noise: str = "s
                     unlabeled_ramp_epochs=20, lga_start=35, eval_batch_size=2048,
                     prior_momentum=0.998)
     elif preset == "cpu":
-        # ~11 min on a 2-core CPU: 5,000-image stratified CIFAR subset, narrow CNN, 25 epochs
+        # 11-13 min on an idle 2-core CPU: 5,000-image stratified CIFAR subset, narrow CNN, 25 epochs
         # (measured: ~10 s per warm-up epoch, ~30 s per ProMix epoch with evaluation).
         base.update(model="fast_cnn", model_widths=(32, 64, 128), n_train=5000, n_test=2000,
                     epochs=25, batch_size=128, lr=0.05, lr_min=1e-4, warmup_epochs=5,
