@@ -31,16 +31,15 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="runs/ablation_rows")
     args = ap.parse_args(argv)
     configs = ablation_study_configs(args.profile, args.noise)
-    keys = {label: key for key, label in ABLATION_LABELS.items()}
     for label, cfg in configs.items():
-        if args.rows and keys[label] not in args.rows:
+        if args.rows and cfg.ablation not in args.rows:
             continue
         if args.epochs:
             cfg = cfg.replace(epochs=args.epochs, warmup_epochs=min(cfg.warmup_epochs, args.epochs - 1),
                               lga_start=min(cfg.lga_start, args.epochs - 1))
         t0 = time.time()
         run = train_or_load(cfg, Path(args.out) / args.profile / cfg.noise.replace(":", "")
-                            / keys[label], progress=False)
+                            / cfg.ablation, progress=False)
         sel = run.records[-1]["selection"]
         print(f"{label:>20}: last {run.final_accuracy():.2%} best {run.best_accuracy():.2%} "
               f"F1 {sel['union']['f1']:.3f} labeled {sel['labeled']['count']} "

@@ -279,7 +279,7 @@ def profile_config(profile: str, noise: str = "sym:0.5", dataset: str = "cifar10
 # Notebook 05's ablation study (Table 5) per profile: (noise, overrides of the profile's preset).
 # gpu: the paper's column (80% symmetric) at the fast preset. cpu: smaller so seven runs fit in
 # ~15 minutes, and at 50% noise because at 80% this scale learns next to nothing (measured with
-# benchmarks/ablation_rows_cpu.py, results in benchmarks/results/). ci: the tiny preset shortened.
+# benchmarks/ablation_rows.py, results in benchmarks/results/ablation_rows_cpu_*.txt). ci: the tiny preset shortened.
 ABLATION_STUDY = {
     "gpu": ("sym:0.8", {}),
     "cpu": ("sym:0.5", dict(n_train=2000, n_test=1000, epochs=12, warmup_epochs=4, lga_start=8,
@@ -292,6 +292,6 @@ ABLATION_STUDY = {
 def ablation_study_configs(profile: str, noise: str | None = None) -> dict[str, TrainConfig]:
     """ProMix and its six Table 5 ablations (label -> config) at ``profile``'s ablation-study
     scale (`ABLATION_STUDY`); ``noise`` replaces the profile's default noise."""
-    default_noise, overrides = ABLATION_STUDY[profile] if profile in ABLATION_STUDY else (None, {})
+    default_noise, overrides = ABLATION_STUDY.get(profile, (None, {}))  # bad profile: see below
     return {label: profile_config(profile, noise or default_noise, ablation=key, **overrides)
             for key, label in ABLATION_LABELS.items()}
