@@ -23,14 +23,11 @@ import argparse
 import shlex
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from promix_tutorial.config import ABLATIONS, make_config
-from promix_tutorial.history import RunHistory
-from promix_tutorial.results import (cell_name, load_cells, markdown_table,
-                                     replace_between_markers, summarize_run, write_cell)
-from promix_tutorial.train import train
+from promix_tutorial.results import cell_name, rebuild_table
+from promix_tutorial.results import run_cell as run_cell_into
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "accuracy_cpu"
@@ -76,30 +73,15 @@ def select(names: list[str]) -> list[str]:
 def run_cell(name: str, kw: dict, results: Path, runs: Path, **overrides) -> dict:
     kw = dict(kw)
     cfg = make_config("cpu", "cifar10", kw.pop("noise"), **kw, **overrides)
-    out = runs / name
-    resume = (out / "checkpoint.pt").is_file()
-    t0 = time.perf_counter()
-    hist = train(cfg, out, resume=resume, progress=False, epoch_lines=True)
-    wall = time.perf_counter() - t0
-    if resume:  # the wall time of the earlier part is not known; count its training seconds
-        wall = float(sum(RunHistory(out).series("seconds")))
     command = "python benchmarks/accuracy_cpu.py --cells " + shlex.quote(name)
-    record = summarize_run(hist, wall, command, DATA)
-    write_cell(results, record)
-    return record
+    return run_cell_into(cfg, runs / name, results, command, DATA)
 
 
 def rebuild_tables() -> str:
-    cells = load_cells(RESULTS) if RESULTS.is_dir() else []
-    table = markdown_table(cells, NOISES)
-    TABLE.write_text("# accuracy_cpu: CIFAR-10 (offline JPEG-75 copy), cpu preset\n\n"
-                     "Built by `python benchmarks/accuracy_cpu.py --table` from "
-                     "benchmarks/results/accuracy_cpu/*.json.\n\n" + table + "\n")
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    if "<!-- accuracy-cpu:start -->" in text:
-        readme.write_text(replace_between_markers(text, "accuracy-cpu", table))
-    return table
+    return rebuild_table(RESULTS, TABLE, "accuracy_cpu: CIFAR-10 (offline JPEG-75 copy), cpu "
+                         "preset\n\nBuilt by `python benchmarks/accuracy_cpu.py --table` from "
+                         "benchmarks/results/accuracy_cpu/*.json.", NOISES,
+                         readme=ROOT / "README.md", marker="accuracy-cpu")
 
 
 def main(argv=None) -> int:

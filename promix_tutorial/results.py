@@ -1,5 +1,6 @@
 """Benchmark results: one JSON file per table cell (a method, a noise setting, a seed), and the
-markdown tables rebuilt from whatever cell files exist (benchmarks/accuracy_cpu.py, README).
+markdown tables rebuilt from whatever cell files exist (benchmarks/accuracy_cpu.py and
+benchmarks/accuracy_gpu.py, README).
 
 The paper's numbers are kept here, labelled as such, to print beside ours.
 """
@@ -14,8 +15,9 @@ from pathlib import Path
 
 import torch
 
-from .config import ABLATION_LABELS
+from .config import ABLATION_LABELS, TrainConfig
 from .history import RunHistory, save_json
+from .train import train
 
 # The paper's CIFAR-10 numbers (PreAct ResNet-18, 600 epochs, full data; Tables 1 and 5).
 # ProMix: average of the last 10 epochs; CE: as cited in Table 1. None: not reported.
@@ -71,6 +73,22 @@ def summarize_run(hist: RunHistory, wall_seconds: float, command: str, data: str
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "data": data,
         "command": command, "config": cfg,
     }
+
+
+def run_cell(cfg: TrainConfig, run_dir: str | os.PathLike, results_dir: str | os.PathLike,
+             command: str, data: str) -> dict:
+    """Train one table cell into ``run_dir`` (resuming an interrupted run there), then write its
+    record (`summarize_run`) to ``results_dir/CELL.json`` and return it."""
+    out = Path(run_dir)
+    resume = (out / "checkpoint.pt").is_file()
+    t0 = time.perf_counter()
+    hist = train(cfg, out, resume=resume, progress=False, epoch_lines=True)
+    wall = time.perf_counter() - t0
+    if resume:  # the wall time of the earlier part is not known; count its training seconds
+        wall = float(sum(hist.series("seconds")))
+    record = summarize_run(hist, wall, command, data)
+    write_cell(results_dir, record)
+    return record
 
 
 def write_cell(folder: str | os.PathLike, record: dict) -> Path:
@@ -134,6 +152,23 @@ def markdown_table(cells: list[dict], noises: list[str]) -> str:
             entries.append(txt + ptxt)
         lines.append(f"| {row} | " + " | ".join(entries) + " |")
     return "\n".join(lines)
+
+
+def rebuild_table(results_dir: str | os.PathLike, table_path: str | os.PathLike, heading: str,
+                  noises: list[str], readme: str | os.PathLike | None = None,
+                  marker: str | None = None) -> str:
+    """Rebuild the markdown table from the cell files in ``results_dir`` into ``table_path``
+    (under ``heading``) and, when given, between ``marker``'s markers in ``readme``."""
+    results_dir, table_path = Path(results_dir), Path(table_path)
+    cells = load_cells(results_dir) if results_dir.is_dir() else []
+    table = markdown_table(cells, noises)
+    table_path.parent.mkdir(parents=True, exist_ok=True)
+    table_path.write_text(f"# {heading}\n\n{table}\n")
+    if readme is not None and marker is not None:
+        text = Path(readme).read_text()
+        if f"<!-- {marker}:start -->" in text:
+            Path(readme).write_text(replace_between_markers(text, marker, table))
+    return table
 
 
 def replace_between_markers(text: str, name: str, body: str) -> str:

@@ -1,6 +1,7 @@
 """Smoke tests of the benchmark scripts (they print figures; nothing here is timed)."""
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,85 @@ def test_ablation_rows_runs_the_chosen_rows(tmp_path, capsys):
     assert [line.split(":")[0].strip() for line in lines] == ["ProMix", "w/o Base Selection"]
     assert all("F1" in line and "labeled" in line for line in lines)
     assert sorted(p.name for p in (tmp_path / "ci" / "sym0.8").iterdir()) == ["no_base_selection", "none"]
+
+
+def _short_tiny(monkeypatch, mod):
+    """Make accuracy_gpu's configs a few epochs long (the tiny preset on digits)."""
+    from promix_tutorial.config import make_config as real
+
+    def short(preset, dataset, noise, **kw):
+        return real(preset, dataset, noise, epochs=4, warmup_epochs=1, lga_start=3,
+                    gamma_ramp_epochs=1, unlabeled_ramp_epochs=1, **kw)
+    monkeypatch.setattr(mod, "make_config", short)
+
+
+def test_accuracy_gpu_cells_and_max_minutes(tmp_path, monkeypatch, capsys):
+    mod = load("accuracy_gpu")
+    cells = mod.all_cells()
+    assert sorted(cells) == sorted(f"{m}__{n}__seed0" for m in ("promix", "ce")
+                                   for n in ("sym0.5", "sym0.8", "humanworst"))
+    with pytest.raises(SystemExit):
+        mod.select(["promix__asym0.4__seed0"])
+    _short_tiny(monkeypatch, mod)
+    res, runs = tmp_path / "acc", tmp_path / "runs"
+    # the first cell runs; by the time it ends 0.3 s have passed, so the second is not started
+    assert mod.main(["--preset", "tiny", "--cells", "ce__sym0.8__seed0", "promix__sym0.8__seed0",
+                     "--max-minutes", "0.005", "--results", str(res), "--runs", str(runs)]) == 0
+    out = capsys.readouterr().out
+    assert "[done] ce__sym0.8__seed0" in out and "[stop]" in out
+    assert [p.name for p in res.iterdir()] == ["ce__sym0.8__seed0.json"]
+    rec = json.loads((res / "ce__sym0.8__seed0.json").read_text())
+    assert rec["epochs"] == 4 and rec["noise"] == "sym:0.8" and rec["data"] == "digits"
+    assert "| CE |" in (tmp_path / "acc.md").read_text()
+    # an existing cell is skipped, not retrained
+    assert mod.main(["--preset", "tiny", "--cells", "ce__sym0.8__seed0", "--results", str(res),
+                     "--runs", str(runs)]) == 0
+    assert "[skip] ce__sym0.8__seed0" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        mod.main(["--cells", "all", "--max-minutes", "0"])
+
+
+def test_accuracy_gpu_epoch_time_projection(tmp_path, monkeypatch, capsys):
+    mod = load("accuracy_gpu")
+    _short_tiny(monkeypatch, mod)
+    assert mod.main(["--paper-epoch-time", "--preset", "tiny", "--results", str(tmp_path)]) == 0
+    rec = json.loads((tmp_path / "tiny_epoch_time.json").read_text())
+    sec, n = rec["seconds_per_epoch"], rec["epochs"]
+    assert n == {"warmup": 1, "promix": 2, "promix_lga": 1}
+    assert all(v > 0 for v in sec.values())
+    total = sum(n[k] * sec[k] for k in n)
+    assert rec["projected_total_hours"] == pytest.approx(total / 3600, abs=0.01)
+    assert "projected 4 epochs" in capsys.readouterr().out
+
+
+def test_device_check_script_on_cpu(tmp_path):
+    """benchmarks/device_check.sh, run end to end on a CPU with the tiny preset, so that the
+    script is known to work before scarce GPU time is spent on it."""
+    import os
+    import subprocess
+
+    from conftest import SHARED
+
+    script = BENCH / "device_check.sh"
+    env = {**os.environ, "DEVICE_DATA": str(tmp_path / "dev"), "PROMIX_SHARED_DIR": str(SHARED)}
+    missing = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
+    assert missing.returncode == 2 and "--prepare" in missing.stderr
+    bad = subprocess.run(["bash", str(script), "--prepare"], capture_output=True, text=True,
+                         env={**env, "PROMIX_SHARED_DIR": str(tmp_path / "nowhere")})
+    assert bad.returncode == 2 and "PROMIX_SHARED_DIR" in bad.stderr
+    if not (SHARED / "data" / "cifar10-jpeg75.tar.gz").is_file():
+        pytest.skip(f"the offline data is not in {SHARED}")
+    subprocess.run(["bash", str(script), "--prepare"], env=env, check=True, capture_output=True)
+    assert (tmp_path / "dev" / "data" / "cifar-n" / "CIFAR-10_human.pt").is_file()
+    out = tmp_path / "out"
+    env.update(OUT=str(out), PRESET="tiny", THROUGHPUT_PRESETS="tiny", THROUGHPUT_N="128",
+               THROUGHPUT_WORKERS="0", DEVICE="cpu", CELLS="ce__sym0.5__seed0",
+               RESULTS_DIR=str(tmp_path / "acc"), PYTHON=sys.executable)
+    subprocess.run(["bash", str(script)], env=env, check=True, capture_output=True, text=True)
+    log = (out / "log.txt").read_text()
+    assert "1. CUDA tests" in log and "skipped" in log          # no CUDA here: skipped, not failed
+    assert json.loads((out / "throughput_gpu.json").read_text())["rows"][0]["model"] == "digits_net"
+    assert json.loads((out / "tiny_epoch_time.json").read_text())["projected_total_hours"] > 0
+    cell = json.loads((out / "accuracy_gpu" / "ce__sym0.5__seed0.json").read_text())
+    assert cell["method"] == "ce" and cell["epochs"] == 30
+    assert "[done] ce__sym0.5__seed0" in log and log.rstrip().endswith("done")
