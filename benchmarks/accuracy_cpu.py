@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 from promix_tutorial.config import ABLATIONS, make_config
-from promix_tutorial.results import cell_name, rebuild_table
+from promix_tutorial.results import cell_name, rebuild_table, select_cells
 from promix_tutorial.results import run_cell as run_cell_into
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,19 +55,9 @@ def all_cells() -> dict[str, dict]:
 
 def select(names: list[str]) -> list[str]:
     cells = all_cells()
-    out = []
-    for n in names:
-        if n == "all":
-            out += list(cells)
-        elif n == "main":
-            out += [c for c, kw in cells.items() if "ablation" not in kw]
-        elif n == "ablations":
-            out += [c for c, kw in cells.items() if "ablation" in kw]
-        elif n in cells:
-            out.append(n)
-        else:
-            raise SystemExit(f"unknown cell {n!r}; run --list to see the cell names")
-    return list(dict.fromkeys(out))
+    return select_cells(cells, names, groups={
+        "main": [c for c, kw in cells.items() if "ablation" not in kw],
+        "ablations": [c for c, kw in cells.items() if "ablation" in kw]})
 
 
 def run_cell(name: str, kw: dict, results: Path, runs: Path, **overrides) -> dict:

@@ -35,7 +35,8 @@ import torch
 
 from promix_tutorial.config import make_config
 from promix_tutorial.history import save_json
-from promix_tutorial.results import cell_name, hardware, rebuild_table, run_cell
+from promix_tutorial.results import (cell_name, hardware, rebuild_table, run_cell,
+                                     select_cells)
 from promix_tutorial.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,16 +62,7 @@ def all_cells() -> dict[str, dict]:
 
 
 def select(names: list[str]) -> list[str]:
-    cells = all_cells()
-    out = []
-    for n in names:
-        if n == "all":
-            out += list(cells)
-        elif n in cells:
-            out.append(n)
-        else:
-            raise SystemExit(f"unknown cell {n!r}; run --list to see the cell names")
-    return list(dict.fromkeys(out))
+    return select_cells(all_cells(), names)
 
 
 def rebuild_tables(results: Path) -> str:

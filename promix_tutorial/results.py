@@ -40,6 +40,23 @@ def cell_name(method: str, ablation: str, noise: str, seed: int) -> str:
     return f"{what}__{noise.replace(':', '')}__seed{seed}"
 
 
+def select_cells(cells: dict[str, dict], names: list[str],
+                 groups: dict[str, list[str]] | None = None) -> list[str]:
+    """The cell names that ``names`` ask for, in order and without repeats: cell names,
+    ``all``, or the name of a group (``groups``: group name -> cell names). An unknown name
+    stops the script with a message saying how to list the cells."""
+    groups = {"all": list(cells), **(groups or {})}
+    out = []
+    for n in names:
+        if n in groups:
+            out += groups[n]
+        elif n in cells:
+            out.append(n)
+        else:
+            raise SystemExit(f"unknown cell {n!r}; run --list to see the cell names")
+    return list(dict.fromkeys(out))
+
+
 def row_label(method: str, ablation: str) -> str:
     return "CE" if method == "ce" else ABLATION_LABELS[ablation]
 

@@ -8,7 +8,7 @@ from promix_tutorial import cli
 from promix_tutorial.config import PRESETS, make_config, profile_config
 from promix_tutorial.history import RunHistory
 from promix_tutorial.results import (aggregate, cell_name, load_cells, markdown_table,
-                                     replace_between_markers, write_cell)
+                                     replace_between_markers, select_cells, write_cell)
 
 TINY = ["train", "--dataset", "digits", "--noise", "sym:0.5", "--preset", "tiny", "--quiet",
         "--set", "warmup_epochs=1", "--set", "lga_start=2"]
@@ -93,3 +93,11 @@ def test_results_cells_aggregate_and_table(tmp_path):
     assert replace_between_markers(text, "t", "new") == "a\n<!-- t:start -->\nnew\n<!-- t:end -->\nb"
     with pytest.raises(ValueError, match="markers"):
         replace_between_markers("no markers", "t", "x")
+
+
+def test_select_cells_keeps_order_drops_repeats_and_names_the_fix():
+    cells = {"a": {}, "b": {}, "c": {}}
+    assert select_cells(cells, ["c", "all"]) == ["c", "a", "b"]
+    assert select_cells(cells, ["g", "a", "b"], groups={"g": ["b", "c"]}) == ["b", "c", "a"]
+    with pytest.raises(SystemExit, match="--list"):
+        select_cells(cells, ["d"])
