@@ -174,18 +174,43 @@ def markdown_table(cells: list[dict], noises: list[str]) -> str:
 def rebuild_table(results_dir: str | os.PathLike, table_path: str | os.PathLike, heading: str,
                   noises: list[str], readme: str | os.PathLike | None = None,
                   marker: str | None = None) -> str:
-    """Rebuild the markdown table from the cell files in ``results_dir`` into ``table_path``
-    (under ``heading``) and, when given, between ``marker``'s markers in ``readme``."""
+    """Rebuild the markdown tables (`markdown_table`, `paired_table`) from the cell files in
+    ``results_dir`` into ``table_path`` (under ``heading``) and, when given, into ``readme``
+    between the ``marker`` and ``marker-seeds`` markers."""
     results_dir, table_path = Path(results_dir), Path(table_path)
     cells = load_cells(results_dir) if results_dir.is_dir() else []
     table = markdown_table(cells, noises)
+    paired = paired_table(cells, noises)
     table_path.parent.mkdir(parents=True, exist_ok=True)
-    table_path.write_text(f"# {heading}\n\n{table}\n")
+    table_path.write_text(f"# {heading}\n\n{table}\n\nProMix vs CE per seed (last-epoch test "
+                          f"accuracy, %):\n\n{paired}\n")
     if readme is not None and marker is not None:
         text = Path(readme).read_text()
         if f"<!-- {marker}:start -->" in text:
-            Path(readme).write_text(replace_between_markers(text, marker, table))
+            text = replace_between_markers(text, marker, table)
+        if f"<!-- {marker}-seeds:start -->" in text:
+            text = replace_between_markers(text, f"{marker}-seeds", paired)
+        Path(readme).write_text(text)
     return table
+
+
+def paired_table(cells: list[dict], noises: list[str], row: str = "ProMix",
+                 baseline: str = "CE") -> str:
+    """Per seed, ``row`` vs ``baseline`` (last-epoch test accuracy, %), and the mean difference
+    over the seeds both have; noise settings where they share no seed are left out."""
+    acc = {(c["row"], c["noise"], c["seed"]): 100 * c["final_acc"] for c in cells}
+    seeds = sorted({c["seed"] for c in cells})
+    lines = [f"| noise | " + " | ".join(f"seed {s}" for s in seeds)
+             + f" | {row} - {baseline}, mean |", "|" + "---|" * (len(seeds) + 2)]
+    for n in noises:
+        both = [s for s in seeds if (row, n, s) in acc and (baseline, n, s) in acc]
+        if not both:
+            continue
+        entries = [f"{acc[row, n, s]:.2f} vs {acc[baseline, n, s]:.2f}" if s in both else ""
+                   for s in seeds]
+        diff = statistics.fmean(acc[row, n, s] - acc[baseline, n, s] for s in both)
+        lines.append(f"| {n} | " + " | ".join(entries) + f" | {diff:+.2f} |")
+    return "\n".join(lines)
 
 
 def replace_between_markers(text: str, name: str, body: str) -> str:

@@ -8,7 +8,8 @@ from promix_tutorial import cli
 from promix_tutorial.config import PRESETS, make_config, profile_config
 from promix_tutorial.history import RunHistory
 from promix_tutorial.results import (aggregate, cell_name, load_cells, markdown_table,
-                                     replace_between_markers, select_cells, write_cell)
+                                     paired_table, rebuild_table, replace_between_markers,
+                                     select_cells, write_cell)
 
 TINY = ["train", "--dataset", "digits", "--noise", "sym:0.5", "--preset", "tiny", "--quiet",
         "--set", "warmup_epochs=1", "--set", "lga_start=2"]
@@ -101,3 +102,22 @@ def test_select_cells_keeps_order_drops_repeats_and_names_the_fix():
     assert select_cells(cells, ["g", "a", "b"], groups={"g": ["b", "c"]}) == ["b", "c", "a"]
     with pytest.raises(SystemExit, match="--list"):
         select_cells(cells, ["d"])
+
+
+def test_paired_table_and_rebuild_into_readme(tmp_path):
+    res = tmp_path / "cells"
+    for c in (_cell("promix", "none", "sym:0.5", 0, 0.60, 0.62, 0.85),
+              _cell("promix", "none", "sym:0.5", 1, 0.64, 0.66, 0.87),
+              _cell("ce", "none", "sym:0.5", 0, 0.40, 0.50),        # no CE seed 1
+              _cell("ce", "none", "sym:0.8", 0, 0.20, 0.25)):       # no ProMix at sym:0.8
+        write_cell(res, c)
+    lines = paired_table(load_cells(res), ["sym:0.5", "sym:0.8"]).splitlines()
+    assert lines[0] == "| noise | seed 0 | seed 1 | ProMix - CE, mean |"
+    assert lines[2:] == ["| sym:0.5 | 60.00 vs 40.00 |  | +20.00 |"]  # seed 1 unpaired
+    readme = tmp_path / "README.md"
+    readme.write_text("x\n<!-- acc:start -->\n<!-- acc:end -->\n"
+                      "<!-- acc-seeds:start -->\n<!-- acc-seeds:end -->\n")
+    rebuild_table(res, tmp_path / "t.md", "title", ["sym:0.5", "sym:0.8"], readme, "acc")
+    text = readme.read_text()
+    assert "| CE | **40.0** / 50.0" in text and "| sym:0.5 | 60.00 vs 40.00 |" in text
+    assert (tmp_path / "t.md").read_text().startswith("# title\n\n| method |")
