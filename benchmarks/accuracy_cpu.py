@@ -26,8 +26,7 @@ import tempfile
 from pathlib import Path
 
 from promix_tutorial.config import ABLATIONS, make_config
-from promix_tutorial.results import cell_name, rebuild_table, select_cells
-from promix_tutorial.results import run_cell as run_cell_into
+from promix_tutorial.results import cell_name, rebuild_table, run_cell, select_cells
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "accuracy_cpu"
@@ -60,11 +59,11 @@ def select(names: list[str]) -> list[str]:
         "ablations": [c for c, kw in cells.items() if "ablation" in kw]})
 
 
-def run_cell(name: str, kw: dict, results: Path, runs: Path, **overrides) -> dict:
+def train_cell(name: str, kw: dict, results: Path, runs: Path, **overrides) -> dict:
     kw = dict(kw)
     cfg = make_config("cpu", "cifar10", kw.pop("noise"), **kw, **overrides)
     command = "python benchmarks/accuracy_cpu.py --cells " + shlex.quote(name)
-    return run_cell_into(cfg, runs / name, results, command, DATA)
+    return run_cell(cfg, runs / name, results, command, DATA)
 
 
 def rebuild_tables() -> str:
@@ -91,7 +90,7 @@ def main(argv=None) -> int:
     if args.quick:
         tmp = Path(tempfile.mkdtemp(prefix="promix-quick-"))
         name = cell_name("promix", "none", "sym:0.5", 0)
-        rec = run_cell(name, all_cells()[name], tmp / "results", tmp / "runs", n_train=1000,
+        rec = train_cell(name, all_cells()[name], tmp / "results", tmp / "runs", n_train=1000,
                        n_test=500, epochs=4, warmup_epochs=2, lga_start=3)
         print(f"quick cell {name}: final {rec['final_acc']:.2%}, best {rec['best_acc']:.2%}, "
               f"{rec['wall_seconds']:.0f} s; files in {tmp}")
@@ -102,10 +101,7 @@ def main(argv=None) -> int:
             if (RESULTS / f"{name}.json").is_file():
                 print(f"[skip] {name}: results file exists")
                 continue
-            print(f"[run ] {name}", flush=True)
-            rec = run_cell(name, cells[name], RESULTS, RUNS)
-            print(f"[done] {name}: final {rec['final_acc']:.2%} best {rec['best_acc']:.2%} "
-                  f"in {rec['wall_seconds'] / 60:.1f} min", flush=True)
+            train_cell(name, cells[name], RESULTS, RUNS)
             rebuild_tables()
     print(rebuild_tables())
     return 0

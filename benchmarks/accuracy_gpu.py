@@ -152,11 +152,8 @@ def main(argv=None) -> int:
                 break
             kw = dict(cells[name])
             cfg = make_config(args.preset, "cifar10", kw.pop("noise"), **kw)
-            print(f"[run ] {name}", flush=True)
             command = "python benchmarks/accuracy_gpu.py --cells " + shlex.quote(name)
-            rec = run_cell(cfg, args.runs / name, args.results, command, data_text(cfg))
-            print(f"[done] {name}: final {rec['final_acc']:.2%} best {rec['best_acc']:.2%} "
-                  f"in {rec['wall_seconds'] / 60:.1f} min", flush=True)
+            run_cell(cfg, args.runs / name, args.results, command, data_text(cfg))
             rebuild_tables(args.results)
     if args.table or args.cells:
         print(rebuild_tables(args.results))

@@ -95,7 +95,10 @@ def summarize_run(hist: RunHistory, wall_seconds: float, command: str, data: str
 def run_cell(cfg: TrainConfig, run_dir: str | os.PathLike, results_dir: str | os.PathLike,
              command: str, data: str) -> dict:
     """Train one table cell into ``run_dir`` (resuming an interrupted run there), then write its
-    record (`summarize_run`) to ``results_dir/CELL.json`` and return it."""
+    record (`summarize_run`) to ``results_dir/CELL.json`` and return it. Prints a ``[run ]`` line
+    before and a ``[done]`` line after."""
+    name = cell_name(cfg.method, cfg.ablation, cfg.noise, cfg.seed)
+    print(f"[run ] {name}", flush=True)
     out = Path(run_dir)
     resume = (out / "checkpoint.pt").is_file()
     t0 = time.perf_counter()
@@ -105,6 +108,8 @@ def run_cell(cfg: TrainConfig, run_dir: str | os.PathLike, results_dir: str | os
         wall = float(sum(hist.series("seconds")))
     record = summarize_run(hist, wall, command, data)
     write_cell(results_dir, record)
+    print(f"[done] {name}: final {record['final_acc']:.2%} best {record['best_acc']:.2%} "
+          f"in {wall / 60:.1f} min", flush=True)
     return record
 
 
@@ -200,7 +205,7 @@ def paired_table(cells: list[dict], noises: list[str], row: str = "ProMix",
     over the seeds both have; noise settings where they share no seed are left out."""
     acc = {(c["row"], c["noise"], c["seed"]): 100 * c["final_acc"] for c in cells}
     seeds = sorted({c["seed"] for c in cells})
-    lines = [f"| noise | " + " | ".join(f"seed {s}" for s in seeds)
+    lines = ["| noise | " + " | ".join(f"seed {s}" for s in seeds)
              + f" | {row} - {baseline}, mean |", "|" + "---|" * (len(seeds) + 2)]
     for n in noises:
         both = [s for s in seeds if (row, n, s) in acc and (baseline, n, s) in acc]
