@@ -1,11 +1,21 @@
-"""ProMix and CE on full CIFAR-10 with the `fast` preset on a GPU, and the `paper` preset's
-per-epoch time with its projected total (issue 5, item 3).
+"""ProMix, CE and the Table 5 ablations on full CIFAR-10 with the `fast` preset on a GPU, and the
+`paper` preset's per-epoch time with its projected total (issue 12, item 2).
 
 Cells (one results file each, benchmarks/results/accuracy_gpu/CELL.json, same format as
-accuracy_cpu.py): ProMix and CE at sym:0.5, sym:0.8 and human:worst (CIFAR-10N), seed 0, on all
-50,000 training / 10,000 test images of the offline CIFAR-10 copy (JPEG quality 75). A cell whose
-file exists is skipped; the table (benchmarks/results/accuracy_gpu.md and README.md between the
-accuracy-gpu markers) is rebuilt from the files after each cell.
+accuracy_cpu.py), in the order they run (a session's device time fits a few; cells accumulate
+across sessions): ProMix and CE at sym:0.8 and sym:0.5, the two ablations notebook 03 reads
+(w/o LGA, w/o DBR at sym:0.8), ProMix and CE at human:worst (CIFAR-10N) and asym:0.4, then the
+other four Table 5 rows at sym:0.8; seed 0, all 50,000 training / 10,000 test images of the
+offline CIFAR-10 copy (JPEG quality 75). Every cell also saves the per-sample arrays of the end
+of warm-up (and of its last epoch), which the notebooks' ``reference`` profile reads. A cell
+whose file exists is skipped; the table (benchmarks/results/accuracy_gpu.md and README.md
+between the accuracy-gpu markers) is rebuilt from the files after each cell.
+
+``--deadline-minutes D`` starts a cell only if it is expected to end within D minutes of the
+script's start (expected: the wall time of the last finished cell of the same method in this
+process, else ``--first-guess-minutes``), so a device call ends inside its time limit.
+``--pack-to DIR`` writes each finished cell (results file + run folder without the checkpoint)
+to DIR/cell_K.tar right away, for the device tool to bring back even if the call is cut short.
 
 A paper-preset run (PreAct ResNet-18, 600 epochs) does not fit a session, so --paper-epoch-time
 times single epochs of it instead (a warm-up epoch, a ProMix epoch, a ProMix epoch with LGA;
@@ -15,7 +25,7 @@ the total: warmup_epochs x warm-up + (lga_start - warmup_epochs) x ProMix + the 
 Usage (on a machine with CUDA; benchmarks/device_check.sh runs these on a lent GPU):
   python benchmarks/accuracy_gpu.py --list
   python benchmarks/accuracy_gpu.py --cells promix__sym0.8__seed0 ce__sym0.8__seed0
-  python benchmarks/accuracy_gpu.py --cells all --max-minutes 8   # start no cell after 8 min
+  python benchmarks/accuracy_gpu.py --cells all --deadline-minutes 6 --pack-to OUT
   python benchmarks/accuracy_gpu.py --paper-epoch-time            # -> paper_epoch_time.json
   python benchmarks/accuracy_gpu.py --table
 --preset, --results and --runs exist for tests (e.g. --preset tiny on a CPU).
@@ -37,12 +47,13 @@ from promix_tutorial.config import make_config
 from promix_tutorial.history import save_json
 from promix_tutorial.results import (cell_name, hardware, rebuild_table, run_cell,
                                      select_cells)
-from promix_tutorial.train import Trainer
+from promix_tutorial.train import Trainer, prepare_data
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "accuracy_gpu"
 RUNS = ROOT / "runs" / "accuracy_gpu"
-NOISES = ["sym:0.5", "sym:0.8", "human:worst"]
+NOISES = ["sym:0.5", "sym:0.8", "asym:0.4", "human:worst"]
+ABLATION_NOISE = "sym:0.8"  # the paper's Table 5 column (and notebooks 02, 03, 05)
 DATA = ("offline CIFAR-10 copy (JPEG quality 75, ../shared/tools/make_offline_cifar10.py), "
         "all 50,000 train / 10,000 test images")
 
@@ -52,13 +63,17 @@ def data_text(cfg) -> str:
 
 
 def all_cells() -> dict[str, dict]:
-    """name -> make_config keyword arguments, in the order they should run (the paper's hardest
-    column first, ProMix before CE)."""
-    cells = {}
-    for noise in ("sym:0.8", "sym:0.5", "human:worst"):
-        for method in ("promix", "ce"):
-            cells[cell_name(method, "none", noise, 0)] = dict(noise=noise, seed=0, method=method)
-    return cells
+    """name -> make_config keyword arguments, in the order they should run (see the module
+    docstring: what the notebooks' reference profile needs first)."""
+    order = [("promix", "none", "sym:0.8"), ("ce", "none", "sym:0.8"),
+             ("promix", "none", "sym:0.5"), ("ce", "none", "sym:0.5"),
+             ("promix", "no_lga", ABLATION_NOISE), ("promix", "no_dbr", ABLATION_NOISE),
+             ("promix", "none", "human:worst"), ("ce", "none", "human:worst"),
+             ("promix", "none", "asym:0.4"), ("ce", "none", "asym:0.4")]
+    order += [("promix", a, ABLATION_NOISE) for a in ("no_mhcs", "no_base_selection", "no_cbr",
+                                                     "only_clean")]
+    return {cell_name(m, a, n, 0): dict(noise=n, seed=0, method=m, ablation=a)
+            for m, a, n in order}
 
 
 def select(names: list[str]) -> list[str]:
@@ -72,6 +87,38 @@ def rebuild_tables(results: Path) -> str:
                          "fast preset, full data\n\nBuilt by `python benchmarks/accuracy_gpu.py "
                          "--table` from benchmarks/results/accuracy_gpu/*.json.", NOISES,
                          readme=readme, marker="accuracy-gpu")
+
+
+def guess_minutes(profile: dict, cfg, n_train: int) -> dict[str, float]:
+    """Expected wall minutes of a ProMix and a CE cell of ``cfg`` from the measured throughput
+    of the ProMix step (benchmarks/step_profile.py): a ProMix epoch takes T = n_train / images
+    per second; a warm-up epoch (weak view only, one pass per network) about 0.35 T, a CE epoch
+    0.25 T, the end-of-epoch evaluation (both splits, eval mode, the GMM baseline) about 0.15 T
+    per network; 20% on top for what the estimate misses. Used only to schedule cells."""
+    t = n_train / profile["images_per_s"]
+    promix = (cfg.warmup_epochs * 0.35 + (cfg.epochs - cfg.warmup_epochs)
+              + cfg.epochs * 0.3) * t
+    ce = cfg.epochs * (0.25 + 0.15) * t
+    return {"promix": 1.2 * promix / 60, "ce": 1.2 * ce / 60}
+
+
+def pack_cell(result_file: Path, run_dir: Path, tar_path: Path) -> Path:
+    """One finished cell into a tar: ``accuracy_gpu/CELL.json`` and ``runs/CELL/`` without the
+    checkpoint (config, history, per-sample arrays), appended when the tar exists. Written to a
+    temporary copy first, so a cut-off call never leaves a broken tar."""
+    import shutil
+    import tarfile
+    tar_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tar_path.with_name(tar_path.name + ".part")
+    if tar_path.exists():
+        shutil.copyfile(tar_path, tmp)
+    with tarfile.open(tmp, "a" if tmp.exists() else "w") as tar:
+        tar.add(result_file, arcname=f"accuracy_gpu/{result_file.name}")
+        for f in sorted(run_dir.iterdir()):
+            if f.name != "checkpoint.pt" and not f.name.startswith("."):
+                tar.add(f, arcname=f"runs/{run_dir.name}/{f.name}")
+    tmp.replace(tar_path)
+    return tar_path
 
 
 def _timed_epoch(trainer: Trainer, epoch: int) -> float:
@@ -113,14 +160,26 @@ def main(argv=None) -> int:
     ap.add_argument("--table", action="store_true", help="only rebuild the markdown tables")
     ap.add_argument("--paper-epoch-time", action="store_true",
                     help="time single paper-preset epochs and project the 600-epoch total")
-    ap.add_argument("--max-minutes", type=float, default=None,
-                    help="start no further cell once this many minutes have passed")
+    ap.add_argument("--deadline-minutes", type=float, default=None,
+                    help="start a cell only if it is expected to end within this many minutes "
+                         "of the start")
+    ap.add_argument("--first-guess-minutes", type=float, nargs=2, default=(4.0, 1.0),
+                    metavar=("PROMIX", "CE"),
+                    help="expected minutes of a ProMix / CE cell before one has finished")
+    ap.add_argument("--guess-from", type=Path, default=None, metavar="STEP_PROFILE_JSON",
+                    help="first guesses from benchmarks/step_profile.py's measured throughput "
+                         "(guess_minutes) instead of --first-guess-minutes")
+    ap.add_argument("--pack-to", type=Path, default=None,
+                    help="write each finished cell to DIR/cell_K.tar (results + run folder "
+                         "without the checkpoint)")
     ap.add_argument("--preset", default="fast", help="fast (default); tiny for tests")
     ap.add_argument("--results", type=Path, default=RESULTS)
     ap.add_argument("--runs", type=Path, default=RUNS)
     args = ap.parse_args(argv)
-    if args.max_minutes is not None and args.max_minutes <= 0:
-        ap.error(f"--max-minutes must be positive, got {args.max_minutes}")
+    if args.deadline_minutes is not None and args.deadline_minutes <= 0:
+        ap.error(f"--deadline-minutes must be positive, got {args.deadline_minutes}")
+    if args.cells:
+        select(args.cells)  # an unknown name stops here, before any work
     if args.list:
         for name in all_cells():
             done = (args.results / f"{name}.json").is_file()
@@ -141,20 +200,37 @@ def main(argv=None) -> int:
               flush=True)
     if args.cells:
         cells = all_cells()
+        took = {"promix": args.first_guess_minutes[0], "ce": args.first_guess_minutes[1]}
+        if args.guess_from is not None and args.guess_from.is_file():
+            cfg0 = make_config(args.preset, "cifar10", "sym:0.5")
+            took = guess_minutes(json.loads(args.guess_from.read_text()), cfg0,
+                                 len(prepare_data(cfg0)[0].y_train))
+            print(f"[plan] expected minutes from {args.guess_from.name}: "
+                  f"ProMix {took['promix']:.1f}, CE {took['ce']:.1f}", flush=True)
+        packed = 0
         for name in select(args.cells):
             if (args.results / f"{name}.json").is_file():
                 print(f"[skip] {name}: results file exists")
                 continue
-            minutes = (time.perf_counter() - t_start) / 60
-            if args.max_minutes is not None and minutes >= args.max_minutes:
-                print(f"[stop] {minutes:.1f} min passed (--max-minutes {args.max_minutes}); "
-                      f"{name} and later cells not started", flush=True)
-                break
             kw = dict(cells[name])
+            elapsed = (time.perf_counter() - t_start) / 60
+            expected = took[kw["method"]]
+            if args.deadline_minutes is not None and elapsed + expected > args.deadline_minutes:
+                print(f"[wait] {name}: expected {expected:.1f} min, "
+                      f"{args.deadline_minutes - elapsed:.1f} min left before the deadline; "
+                      "not started", flush=True)
+                continue
             cfg = make_config(args.preset, "cifar10", kw.pop("noise"), **kw)
+            cfg = cfg.replace(record_epochs=(cfg.warmup_epochs - 1,))  # the end of warm-up
             command = "python benchmarks/accuracy_gpu.py --cells " + shlex.quote(name)
-            run_cell(cfg, args.runs / name, args.results, command, data_text(cfg))
+            rec = run_cell(cfg, args.runs / name, args.results, command, data_text(cfg))
+            took[cfg.method] = rec["wall_seconds"] / 60
             rebuild_tables(args.results)
+            if args.pack_to is not None:
+                # the device tool brings back 8 files: log, checks and at most 6 cell tars
+                pack_cell(args.results / f"{name}.json", args.runs / name,
+                          args.pack_to / f"cell_{min(packed, 5)}.tar")
+                packed += 1
     if args.table or args.cells:
         print(rebuild_tables(args.results))
     return 0

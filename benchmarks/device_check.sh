@@ -1,30 +1,39 @@
 #!/usr/bin/env bash
-# The checks only a GPU can make, as one command for a lent device machine (issue 5, item 3):
-#   1. the CUDA tests (pytest -m cuda),
-#   2. benchmarks/throughput.py for the fast and paper networks on CUDA,
-#   3. benchmarks/accuracy_gpu.py --paper-epoch-time (per-epoch time, projected 600-epoch total),
-#   4. accuracy_gpu.py cells (fast preset, full CIFAR-10) until CELL_MINUTES have passed.
-# Everything lands in $OUT (the device tool brings it back; at most 8 files): log.txt,
-# throughput_gpu.json, paper_epoch_time.json and accuracy_gpu/CELL.json for each new cell. Cells
-# already in benchmarks/results/accuracy_gpu/ (committed by an earlier session) are skipped.
+# The checks only a GPU can make, as ONE command for a lent device machine (issue 12):
+#   0. a tiny ProMix run on CUDA; if it fails the script stops at once (a fix, not device time,
+#      is needed then),
+#   1. the CUDA tests (pytest -m cuda: device placement, no host sync in the step),
+#   2. benchmarks/step_profile.py: where a fast-preset ProMix step's time goes, images/s per
+#      network, the augmentation's share, CUDA's count of host syncs,
+#   3. benchmarks/throughput.py: the device pipeline vs a PIL DataLoader, fast and paper networks,
+#   4. benchmarks/accuracy_gpu.py cells (fast preset, full CIFAR-10) while they fit the deadline,
+#   5. benchmarks/accuracy_gpu.py --paper-epoch-time if PAPER_RESERVE_S seconds are left.
+# Everything lands in $OUT as it is produced (the device tool brings back at most 8 files, and a
+# killed call still returns them): log.txt, checks.tar (the JSON results of steps 1-3 and 5) and
+# cell_K.tar per finished cell (results file + run folder without the checkpoint). Unpack them
+# here with `python benchmarks/device_results.py DIR` (device_results.py's docstring).
+# Cells already in benchmarks/results/accuracy_gpu/ (committed by an earlier session) are skipped.
 #
 # The device machine gets the repository but not ../shared, so first, here:
 #   bash benchmarks/device_check.sh --prepare     # copies the offline data into .device_data/
 # then call the device tool's run with
-#   command: bash benchmarks/device_check.sh   carry: [".device_data"]   timeout_s: 590
-# and copy what comes back into benchmarks/results/ (cells into benchmarks/results/accuracy_gpu/),
-# then `python benchmarks/accuracy_gpu.py --table`.
-# Settings (environment): CELL_MINUTES (7): no cell starts after this many minutes of the script;
-# SKIP_CHECKS=1 skips steps 1-3 (a second call for more cells); CELLS ("all"); PRESET (fast);
-# THROUGHPUT_PRESETS ("fast paper"); THROUGHPUT_N (8192); THROUGHPUT_WORKERS (8); DEVICE (cuda); RESULTS_DIR
-# (benchmarks/results/accuracy_gpu); DEVICE_DATA (.device_data). tests/test_benchmarks.py runs the
-# whole script on a CPU with the tiny preset to check it before device time is spent on it.
+#   command: DEADLINE_S=450 bash benchmarks/device_check.sh   carry: [".device_data"]
+#   timeout_s: DEADLINE_S + 60
+# Settings (environment): DEADLINE_S (450): the script's own time budget in seconds, cells and
+# the paper timing are scheduled to end inside it; PAPER_RESERVE_S (80); SKIP_CHECKS=1 skips
+# steps 1-3 (a second call for more cells); CELLS ("all"); PRESET (fast); THROUGHPUT_PRESETS
+# ("fast paper"); THROUGHPUT_N (8192); THROUGHPUT_WORKERS (16); PROFILE_N (12288); DEVICE (cuda);
+# RESULTS_DIR (benchmarks/results/accuracy_gpu); DEVICE_DATA (.device_data).
+# tests/test_benchmarks.py runs the whole script on a CPU with the tiny preset to check it
+# before device time is spent on it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 DEV="${DEVICE_DATA:-$ROOT/.device_data}"
 RESULTS_DIR="${RESULTS_DIR:-benchmarks/results/accuracy_gpu}"
 PRESET="${PRESET:-fast}"
+DEADLINE_S="${DEADLINE_S:-450}"
+PAPER_RESERVE_S="${PAPER_RESERVE_S:-80}"
 
 if [ "${1:-}" = "--prepare" ]; then
   SHARED="${PROMIX_SHARED_DIR:-$(dirname "$ROOT")/shared}"
@@ -50,18 +59,21 @@ fi
 OUT="${OUT:-$ROOT/device_out}"
 WORK="$(mktemp -d)"  # arrays file, run folders: not brought back
 trap 'rm -rf "$WORK"' EXIT
-mkdir -p "$OUT"
+mkdir -p "$OUT" "$WORK/checks"
 LOG="$OUT/log.txt"
 PY="${PYTHON:-python3}"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 T0=$(date +%s)
-say() { echo "[$(( $(date +%s) - T0 )) s] $*" | tee -a "$LOG"; }
+elapsed() { echo $(( $(date +%s) - T0 )); }
+say() { echo "[$(elapsed) s] $*" | tee -a "$LOG"; }
+pack_checks() { tar -cf "$OUT/checks.tar.part" -C "$WORK" checks && mv "$OUT/checks.tar.part" "$OUT/checks.tar"; }
 
-say "device check $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-nvidia-smi -L 2>&1 | tee -a "$LOG"
-"$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda,
+say "device check $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), deadline ${DEADLINE_S} s"
+{ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1 || true; } | tee -a "$LOG"
+"$PY" -c "import torch, torchvision; print('torch', torch.__version__, 'cuda', torch.version.cuda,
+          'torchvision', torchvision.__version__,
           'device', torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)" \
-  2>&1 | tee -a "$LOG"
+  2>&1 | tee -a "$LOG" "$WORK/checks/versions.txt"
 
 if [ ! -f "${PROMIX_CIFAR10_NPZ:-}" ]; then
   "$PY" "$DEV/tools/make_offline_cifar10.py" "$WORK/cifar10_jpeg75.npz" 2>&1 | tee -a "$LOG"
@@ -70,30 +82,53 @@ fi
 export PROMIX_CIFARN_DIR="$DEV/data/cifar-n"
 export PROMIX_SHARED_DIR="$DEV"
 
+say "0. a tiny ProMix run on CUDA"
+"$PY" -m pytest -q -p no:cacheprovider "tests/test_train.py::test_tiny_run_on_cuda" \
+  > "$WORK/checks/tiny_cuda_run.txt" 2>&1
+RC=$?
+tail -n 3 "$WORK/checks/tiny_cuda_run.txt" | tee -a "$LOG"
+if [ "$RC" -ne 0 ]; then
+  tail -n 40 "$WORK/checks/tiny_cuda_run.txt" | tee -a "$LOG"
+  pack_checks
+  say "ABORT: the tiny CUDA run failed; fix it before spending device time on the rest"
+  exit 3
+fi
+
 if [ "${SKIP_CHECKS:-0}" != "1" ]; then
   say "1. CUDA tests"
   # only the files with CUDA tests: others import packages the device image may lack (ipywidgets)
-  "$PY" -m pytest -q -m cuda -p no:cacheprovider $(grep -l "mark.cuda" tests/test_*.py) 2>&1 \
-    | tail -n 15 | tee -a "$LOG"
-  say "2. throughput"
+  "$PY" -m pytest -q -m cuda -p no:cacheprovider -rs $(grep -l "mark.cuda" tests/test_*.py) \
+    > "$WORK/checks/cuda_tests.txt" 2>&1
+  tail -n 12 "$WORK/checks/cuda_tests.txt" | tee -a "$LOG"
+  pack_checks
+  say "2. step profile"
+  (cd benchmarks && "$PY" step_profile.py --preset "$PRESET" --n "${PROFILE_N:-12288}" \
+     --device "${DEVICE:-cuda}" --out "$WORK/checks/step_profile_$PRESET.json") 2>&1 \
+    | grep -v "^USDT\|gpuGetDeviceCount" | tail -n 12 | tee -a "$LOG"
+  pack_checks
+  say "3. throughput"
   "$PY" benchmarks/throughput.py --presets ${THROUGHPUT_PRESETS:-fast paper} \
-    --n "${THROUGHPUT_N:-8192}" --workers "${THROUGHPUT_WORKERS:-8}" --device "${DEVICE:-cuda}" \
-    --out "$OUT/throughput_gpu.json" 2>&1 | tail -n 8 | tee -a "$LOG"
-  say "3. paper-preset epoch time"
-  "$PY" benchmarks/accuracy_gpu.py --paper-epoch-time --preset "$PRESET" --results "$OUT" 2>&1 \
-    | tail -n 5 | tee -a "$LOG"
+    --n "${THROUGHPUT_N:-8192}" --workers "${THROUGHPUT_WORKERS:-16}" --device "${DEVICE:-cuda}" \
+    --out "$WORK/checks/throughput_gpu.json" 2>&1 | grep -v "^USDT\|gpuGetDeviceCount" \
+    | tail -n 6 | tee -a "$LOG"
+  pack_checks
 fi
-ELAPSED_MIN=$(( ($(date +%s) - T0) / 60 ))
-LEFT=$(( ${CELL_MINUTES:-7} - ELAPSED_MIN ))
-if [ "$LEFT" -gt 0 ]; then
-  say "4. accuracy cells (no cell starts after $LEFT more minutes)"
-  touch "$WORK/cells_start"
-  "$PY" benchmarks/accuracy_gpu.py --cells ${CELLS:-all} --max-minutes "$LEFT" --preset "$PRESET" \
-    --results "$RESULTS_DIR" --runs "$WORK/runs" 2>&1 | grep -v "^|" | tee -a "$LOG"
-  mkdir -p "$OUT/accuracy_gpu"
-  find "$RESULTS_DIR" -name "*.json" -newer "$WORK/cells_start" \
-    -exec cp {} "$OUT/accuracy_gpu/" \;
+
+LEFT_MIN=$(awk "BEGIN { printf \"%.2f\", ($DEADLINE_S - $(elapsed) - $PAPER_RESERVE_S) / 60 }")
+say "4. accuracy cells (each starts only if expected to end within $LEFT_MIN min)"
+if awk "BEGIN { exit !($LEFT_MIN > 0) }"; then
+  "$PY" benchmarks/accuracy_gpu.py --cells ${CELLS:-all} --deadline-minutes "$LEFT_MIN" \
+    --guess-from "$WORK/checks/step_profile_$PRESET.json" \
+    --preset "$PRESET" --results "$RESULTS_DIR" --runs "$WORK/runs" --pack-to "$OUT" 2>&1 \
+    | grep -v "^|\|^USDT\|gpuGetDeviceCount" | tee -a "$LOG"
+fi
+
+if [ $(( DEADLINE_S - $(elapsed) )) -ge "$PAPER_RESERVE_S" ]; then
+  say "5. paper-preset epoch time"
+  "$PY" benchmarks/accuracy_gpu.py --paper-epoch-time --preset "$PRESET" \
+    --results "$WORK/checks" 2>&1 | grep -v "^USDT\|gpuGetDeviceCount" | tail -n 5 | tee -a "$LOG"
+  pack_checks
 else
-  say "4. no time left for accuracy cells (CELL_MINUTES=${CELL_MINUTES:-7})"
+  say "5. paper-preset epoch time skipped: fewer than $PAPER_RESERVE_S s left"
 fi
 say "done"

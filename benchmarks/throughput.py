@@ -30,7 +30,7 @@ from torchvision import transforms as T
 
 from promix_tutorial import augment
 from promix_tutorial.config import make_config
-from promix_tutorial.train import Trainer, epoch_generator, prepare_data
+from promix_tutorial.train import Trainer, epoch_generator, epoch_mix_lambdas
 
 
 class PILPairs(Dataset):
@@ -55,10 +55,12 @@ class PILPairs(Dataset):
         return self.weak(img), self.strong(img), i
 
 
-def make_trainer(preset: str, n: int, device: str, tmp: str) -> Trainer:
+def make_trainer(preset: str, n: int, device: str, tmp: str, **overrides) -> Trainer:
+    """A trainer of ``preset`` on ``n`` images, in the ProMix phase with LGA on and a random
+    half of the samples marked CSS-selected (so the unlabeled terms run too)."""
     dataset = "digits" if preset == "tiny" else "cifar10"
-    cfg = make_config(preset, dataset, "sym:0.5", n_train=n, n_test=min(n, 1000), epochs=2,
-                      warmup_epochs=0, lga_start=0, device=device)
+    cfg = make_config(preset, dataset, "sym:0.5", n_train=n, n_test=min(n, 1000), epochs=8,
+                      warmup_epochs=0, lga_start=0, device=device, **overrides)
     trainer = Trainer(cfg, tmp, progress=False)
     g = torch.Generator(device=trainer.device).manual_seed(0)
     trainer.css = torch.rand(trainer.css.shape, generator=g, device=trainer.device) < 0.5
@@ -82,13 +84,15 @@ def loader_epoch(trainer: Trainer, workers: int) -> float:
                         persistent_workers=False)
     gen = epoch_generator(cfg, 1, trainer.device)
     acc = trainer.new_accumulator()
+    lams = epoch_mix_lambdas(cfg, 1, len(loader), len(trainer.nets))
     trainer._sync()
     t0 = time.perf_counter()
     for x_w, x_s, idx in loader:
         x_w, x_s = (t.to(trainer.device, non_blocking=True) for t in (x_w, x_s))
         if trainer.channels_last:
             x_w, x_s = (t.contiguous(memory_format=torch.channels_last) for t in (x_w, x_s))
-        trainer.train_step(idx.to(trainer.device), x_w, x_s, "promix", 1.0, 0.1, True, gen, acc)
+        trainer.train_step(idx.to(trainer.device), x_w, x_s, "promix", 1.0, 0.1, True, gen, acc,
+                           mix_lam=lams[acc["n_batches"]])
     trainer._sync()
     return acc["images"] / (time.perf_counter() - t0)
 

@@ -4,8 +4,9 @@ augmentation").
 Every function takes an N x C x H x W ``uint8`` tensor on any device and a ``torch.Generator``
 on that device, and draws its randomness per sample from that generator (so a run is
 reproducible from its seed). There is no per-sample Python loop and no PIL: RandAugment loops
-over its 14 ops (each applied to the samples that drew it, with per-sample magnitudes) and
-over its 3 rounds, i.e. a fixed number of batched tensor ops per batch.
+over its 14 ops and its 3 rounds, i.e. a fixed number of batched tensor ops per batch. Nothing
+here waits for the GPU (no ``.item()``, no boolean-mask indexing), so on CUDA the host queues a
+whole training step ahead of the device; tests/test_augment.py checks it with the profiler.
 
 - weak view: random crop with ``pad`` pixels of zero padding + horizontal flip;
 - strong view: FixMatch-style RandAugment (3 ops drawn uniformly with replacement from 14, each
@@ -15,8 +16,10 @@ over its 3 rounds, i.e. a fixed number of batched tensor ops per batch.
   term; optional here) on float batches.
 
 Where torchvision.transforms.v2 implements an op on batched tensors with per-batch (not
-per-sample) parameters, we use it for the parameter-free part: ``equalize``, ``autocontrast``
-and the blurred image of ``adjust_sharpness``. Per-sample magnitudes are blended by hand.
+per-sample) parameters, we use it for the parameter-free part: ``equalize`` and the blurred image
+of ``adjust_sharpness``. Per-sample magnitudes are blended by hand. ``autocontrast`` is our own
+(six lines): torchvision's assigns through a boolean mask (the profiler shows ``index_put_`` and
+``item`` in it), which makes the host wait for the GPU.
 Geometric ops (rotate, shear, translate) share one batched ``affine_grid``/``grid_sample``;
 their empty area is filled with grey (128), as FixMatch's RandAugment fills shear/translate.
 """
@@ -145,7 +148,7 @@ def apply_op(name: str, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     if name == "Identity":
         return x
     if name == "AutoContrast":
-        return TF.autocontrast(x)
+        return autocontrast(x)
     if name == "Equalize":
         return TF.equalize(x)
     if name == "Posterize":  # keep the top `bits` bits, bits in {4..8}
@@ -171,23 +174,83 @@ def apply_op(name: str, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return out.round().clamp(0, 255).to(torch.uint8)
 
 
-def rand_augment(x: torch.Tensor, *, num_ops: int = 3,
-                 generator: torch.Generator) -> torch.Tensor:
+def autocontrast(x: torch.Tensor) -> torch.Tensor:
+    """PIL's ``ImageOps.autocontrast`` per image and channel (as torchvision's
+    ``autocontrast``, with which tests/test_augment.py checks it): stretch [min, max] to
+    [0, 255]; a constant channel is left as it is. No boolean-mask assignment: no host sync."""
+    xf = x.float()
+    lo = xf.amin(dim=(-2, -1), keepdim=True)
+    hi = xf.amax(dim=(-2, -1), keepdim=True)
+    flat = hi == lo
+    inv_scale = torch.where(flat, 1.0, (hi - lo) * (1.0 / 255))
+    return ((xf - torch.where(flat, 0.0, lo)) / inv_scale).clamp(0, 255).to(torch.uint8)
+
+
+def _draw_ops(n: int, generator: torch.Generator, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """One RandAugment round's draws: an op index in [0, 14) and a uniform number per sample."""
+    op_idx = torch.randint(0, len(OPS), (n,), generator=generator, device=device)
+    return op_idx, _rand(n, generator, device)
+
+
+def _magnitude(name: str, u: torch.Tensor) -> torch.Tensor:
+    lo, hi = OP_RANGES[name]
+    return lo + (hi - lo) * u
+
+
+def _round_by_subsets(x: torch.Tensor, op_idx: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """One round: each op runs on the samples that drew it only (gathered with ``nonzero``).
+    Least arithmetic, but every ``nonzero`` makes the host wait for a GPU."""
+    out = x.clone()
+    for i, name in enumerate(OPS):
+        sel = (op_idx == i).nonzero().flatten()
+        if len(sel) == 0 or name == "Identity":
+            continue
+        out[sel] = apply_op(name, x[sel], _magnitude(name, u[sel]))
+    return out
+
+
+def _round_whole_batch(x: torch.Tensor, op_idx: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """One round with static shapes: every pixel op runs on the whole batch and ``torch.where``
+    keeps each sample's own; the five geometric ops share ONE warp (each sample's own matrix,
+    the identity for the others). Same result as `_round_by_subsets`, no host sync."""
+    out = x
+    theta = torch.zeros(len(x), 2, 3, device=x.device)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1
+    for i, name in enumerate(OPS):
+        drew = op_idx == i
+        if name == "Identity":
+            continue
+        if name in _GEOMETRIC:
+            theta = torch.where(drew.view(-1, 1, 1),
+                                _geometric_theta(name, _magnitude(name, u)), theta)
+            continue
+        out = torch.where(drew.view(-1, 1, 1, 1), apply_op(name, x, _magnitude(name, u)), out)
+    geometric = torch.zeros_like(op_idx, dtype=torch.bool)
+    for name in _GEOMETRIC:
+        geometric |= op_idx == OPS.index(name)
+    warped = _affine(x.float(), theta).round().clamp(0, 255).to(torch.uint8)
+    return torch.where(geometric.view(-1, 1, 1, 1), warped, out)
+
+
+def rand_augment(x: torch.Tensor, *, num_ops: int = 3, generator: torch.Generator,
+                 whole_batch: bool | None = None) -> torch.Tensor:
     """RandAugment: ``num_ops`` rounds; in each, every sample draws one of the 14 `OPS`
-    uniformly (with replacement across rounds) and a uniform magnitude in its range."""
+    uniformly (with replacement across rounds) and a uniform magnitude in its range.
+
+    ``whole_batch`` picks one of two implementations of the same function (identical output for
+    the same generator): True runs every op on the whole batch with static shapes (no host
+    sync: what a GPU wants), False runs each op on its own samples (least arithmetic: what a CPU
+    wants). Default: True on CUDA, else False. Measured on the 2-core CPU (batch 128): 15 ms
+    per call by subsets, 89 ms on the whole batch; on CUDA the subset path waits for the GPU
+    14 times per round (benchmarks/step_profile.py counts the syncs).
+    """
     _check(x)
-    N = len(x)
+    if whole_batch is None:
+        whole_batch = x.is_cuda
+    one_round = _round_whole_batch if whole_batch else _round_by_subsets
     for _ in range(num_ops):
-        op_idx = torch.randint(0, len(OPS), (N,), generator=generator, device=x.device)
-        u = _rand(N, generator, x.device)
-        out = x.clone()
-        for i, name in enumerate(OPS):
-            sel = (op_idx == i).nonzero().flatten()
-            if len(sel) == 0 or name == "Identity":
-                continue
-            lo, hi = OP_RANGES[name]
-            out[sel] = apply_op(name, x[sel], lo + (hi - lo) * u[sel])
-        x = out
+        op_idx, u = _draw_ops(len(x), generator, x.device)
+        x = one_round(x, op_idx, u)
     return x
 
 
@@ -207,9 +270,11 @@ def cutout(x: torch.Tensor, *, max_frac: float = 0.5, generator: torch.Generator
 
 
 def strong_augment(x: torch.Tensor, *, pad: int = 4, flip: bool = True, num_ops: int = 3,
-                   cutout_frac: float = 0.5, generator: torch.Generator) -> torch.Tensor:
-    """The strong view: RandAugment(``num_ops``) + Cutout, then the weak view."""
-    x = rand_augment(x, num_ops=num_ops, generator=generator)
+                   cutout_frac: float = 0.5, generator: torch.Generator,
+                   whole_batch: bool | None = None) -> torch.Tensor:
+    """The strong view: RandAugment(``num_ops``) + Cutout, then the weak view (``whole_batch``:
+    see `rand_augment`)."""
+    x = rand_augment(x, num_ops=num_ops, generator=generator, whole_batch=whole_batch)
     x = cutout(x, max_frac=cutout_frac, generator=generator)
     return weak_augment(x, pad=pad, flip=flip, generator=generator)
 
@@ -218,21 +283,58 @@ def strong_augment(x: torch.Tensor, *, pad: int = 4, flip: bool = True, num_ops:
 
 def _beta(alpha: float, generator: torch.Generator) -> float:
     # torch's Beta sampler takes no generator; draw a seed from ours for a NumPy Beta sample.
+    # (One host sync: the training loop passes lambdas drawn at the start of the epoch instead.)
     seed = int(torch.randint(0, 2**62, (1,), generator=generator,
                              device=generator.device).item())
     return float(np.random.default_rng(seed).beta(alpha, alpha))
 
 
+def mix_lambdas(alpha: float, n: int, seed) -> np.ndarray:
+    """``n`` mixup coefficients lambda ~ Beta(alpha, alpha), lambda = max(lambda, 1 - lambda),
+    drawn on the host from ``np.random.default_rng(seed)`` (``seed`` may be a sequence of ints).
+    The training loop draws an epoch's worth at once so no step waits for the GPU."""
+    lam = np.random.default_rng(seed).beta(alpha, alpha, size=n)
+    return np.maximum(lam, 1 - lam)
+
+
+def labeled_pairs(labeled: torch.Tensor, generator: torch.Generator
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Random mixing partners inside the labeled subset with static shapes (no host sync).
+
+    Returns ``(first, second, valid)``: two orderings of the batch indices, each with the
+    labeled samples first in an independent random order, and ``valid = labeled[first]``. For
+    the positions where ``valid`` is True, ``(first, second)`` pairs every labeled sample with a
+    uniformly random labeled partner, as ``x_l`` with ``x_l[randperm]`` would; the remaining
+    positions pair unlabeled samples with each other and get zero loss weight.
+    """
+    n = len(labeled)
+    last = (~labeled).float() * 2  # keys of unlabeled samples sort after every labeled one
+    first = torch.argsort(_rand(n, generator, labeled.device) + last)
+    second = torch.argsort(_rand(n, generator, labeled.device) + last)
+    return first, second, labeled[first]
+
+
+def mix_pairs(x: torch.Tensor, y: torch.Tensor, first: torch.Tensor, second: torch.Tensor,
+              lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixup of the pairs ``(first[i], second[i])``: ``lam * a + (1 - lam) * b`` for inputs
+    and soft targets."""
+    return (lam * x[first] + (1 - lam) * x[second], lam * y[first] + (1 - lam) * y[second])
+
+
 def mixup(x: torch.Tensor, y: torch.Tensor, *, alpha: float = 4.0,
-          generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
+          generator: torch.Generator, lam: float | None = None
+          ) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Mixup inside a batch (RECIPE: lambda ~ Beta(alpha, alpha), lambda = max(lambda, 1-lambda)).
 
-    x: float batch N x ...; y: soft targets N x C. Returns (mixed x, mixed y, lambda).
+    x: float batch N x ...; y: soft targets N x C; ``lam``: a coefficient drawn beforehand (see
+    `mix_lambdas`), else one is drawn here. Returns (mixed x, mixed y, lambda).
     """
-    lam = _beta(alpha, generator)
-    lam = max(lam, 1 - lam)
+    if lam is None:
+        lam = _beta(alpha, generator)
+        lam = max(lam, 1 - lam)
     perm = torch.randperm(len(x), generator=generator, device=x.device)
-    return lam * x + (1 - lam) * x[perm], lam * y + (1 - lam) * y[perm], lam
+    x_mix, y_mix = mix_pairs(x, y, torch.arange(len(x), device=x.device), perm, lam)
+    return x_mix, y_mix, lam
 
 
 def fmix_mask(h: int, w: int, lam: float, *, decay_power: float = 3.0,
@@ -252,13 +354,25 @@ def fmix_mask(h: int, w: int, lam: float, *, decay_power: float = 3.0,
     return mask.view(h, w)
 
 
-def fmix(x: torch.Tensor, y: torch.Tensor, *, alpha: float = 1.0, decay_power: float = 3.0,
-         generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """FMix inside a batch (the released ProMix code's extra term; ``TrainConfig.fmix``).
-
-    lambda ~ Beta(alpha, alpha); one mask for the batch; returns (mixed x, mixed y, lambda)."""
-    lam = _beta(alpha, generator)
+def fmix_pairs(x: torch.Tensor, y: torch.Tensor, first: torch.Tensor, second: torch.Tensor,
+               lam: float, *, decay_power: float = 3.0, generator: torch.Generator
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """FMix of the pairs ``(first[i], second[i])`` with one mask for the batch (`fmix_mask`)."""
     mask = fmix_mask(x.shape[-2], x.shape[-1], lam, decay_power=decay_power,
                      generator=generator).to(x.dtype)
+    return mask * x[first] + (1 - mask) * x[second], lam * y[first] + (1 - lam) * y[second]
+
+
+def fmix(x: torch.Tensor, y: torch.Tensor, *, alpha: float = 1.0, decay_power: float = 3.0,
+         generator: torch.Generator, lam: float | None = None
+         ) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """FMix inside a batch (the released ProMix code's extra term; ``TrainConfig.fmix``).
+
+    lambda ~ Beta(alpha, alpha) unless given; one mask for the batch; returns (mixed x, mixed y,
+    lambda)."""
+    if lam is None:
+        lam = _beta(alpha, generator)
     perm = torch.randperm(len(x), generator=generator, device=x.device)
-    return mask * x + (1 - mask) * x[perm], lam * y + (1 - lam) * y[perm], lam
+    x_mix, y_mix = fmix_pairs(x, y, torch.arange(len(x), device=x.device), perm, lam,
+                              decay_power=decay_power, generator=generator)
+    return x_mix, y_mix, lam

@@ -14,8 +14,10 @@ the same fraction of all training steps as in the paper (0.9999: 10,000 of ~118,
 does nothing (measured on the tiny preset: prior still 0.100 +- 0.001 after 20 epochs).
 Every field can be overridden: ``make_config("fast", "cifar10", "sym:0.5", epochs=30)``.
 
-Profiles (notebooks): ``$PROMIX_PROFILE`` = ``gpu`` | ``cpu`` | ``ci``; unset: ``gpu`` when CUDA
-is available, else ``cpu``.
+Profiles (notebooks): ``$PROMIX_PROFILE`` = ``gpu`` | ``cpu`` | ``ci`` | ``reference``; unset:
+``gpu`` when CUDA is available, else ``cpu``. ``reference`` trains nothing: the notebooks read the
+full-scale runs of the ``fast`` preset that a GPU made and the repository ships
+(promix_tutorial/reference.py), so any CPU draws the full-scale figures in seconds.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from .models import MODEL_NAMES
 from .noise import NoiseSpec
 
-PROFILES = ("gpu", "cpu", "ci")
+PROFILES = ("gpu", "cpu", "ci", "reference")
 PRESETS = ("paper", "fast", "cpu", "tiny")
 METHODS = ("promix", "ce")
 
@@ -73,13 +75,19 @@ class TrainConfig:
     weight_decay: float = 5e-4
     warmup_epochs: int = 10           # CE on the weak view (30 for CIFAR-100)
     warmup_conf_penalty: bool = False # negative-entropy penalty in warm-up (asymmetric noise)
+    warmup_penalty_weight: float = 1.0  # its weight (train.confidence_penalty)
     # --- progressive selection (Eq. 1-3, 8)
     rho: float = 0.5                  # R of CSS: per-class budget ceil(R * N / C)
     tau: float = 0.99                 # MHCS / LGA confidence threshold
     lga_start: int = 350              # LGA in the last 250 of 600 epochs
     max_labeled_frac: float = 0.9     # LGA fills a batch up to this labeled fraction
+    lga_guess: str = "own"            # LGA's label: "own" = argmax of this network's prediction
+    #                                   debiased with pi_l (released code); "ensemble" = of both
+    #                                   networks' summed predictions debiased with pi_u
     # --- debiased semi-supervised training (Eq. 5-7, 9)
     alpha: float = 0.8                # debiasing strength
+    primary_dml: bool = True          # primary head's labeled terms: DML with pi_l (released
+    #                                   code); False: plain CE (the paper's text)
     prior_momentum: float = 0.9999    # m of Eq. 7
     temperature: float = 0.5          # sharpening of the pseudo-labels
     gamma_ramp_epochs: int = 50       # gamma = min(epoch / 50, 1)
@@ -99,6 +107,7 @@ class TrainConfig:
     device: str = "auto"              # auto | cpu | cuda | cuda:N | mps
     amp: bool = True                  # bfloat16 autocast on CUDA (ignored elsewhere)
     channels_last: bool = True        # channels_last memory format (3-channel images)
+    compile: bool = False             # torch.compile the networks (train.compile_net)
     eval_batch_size: int = 1024
     record_epochs: tuple[int, ...] = ()  # epochs whose per-sample arrays are saved (.npz);
     #                                      the last epoch is always saved
@@ -139,7 +148,10 @@ class TrainConfig:
         for name in ("lr", "temperature", "mixup_alpha"):
             if not getattr(self, name) > 0:
                 bad(name, "must be positive")
-        for name in ("lr_min", "weight_decay", "momentum", "alpha", "unlabeled_weight"):
+        if self.lga_guess not in ("own", "ensemble"):
+            bad("lga_guess", "must be 'own' (the released code) or 'ensemble'")
+        for name in ("lr_min", "weight_decay", "momentum", "alpha", "unlabeled_weight",
+                     "warmup_penalty_weight"):
             if getattr(self, name) < 0 or not math.isfinite(getattr(self, name)):
                 bad(name, "must be a finite non-negative number")
         if self.lr_min > self.lr:
@@ -218,7 +230,11 @@ def make_config(preset: str = "paper", dataset: str = "cifar10", noise: str = "s
     c100 = _num_classes(dataset) == 100
     base = dict(dataset=dataset, noise=noise, rho=recipe_rho(spec),
                 tau=0.95 if c100 else 0.99, alpha=0.5 if c100 else 0.8,
-                warmup_epochs=30 if c100 else 10, warmup_conf_penalty=spec.kind == "asym")
+                warmup_epochs=30 if c100 else 10, warmup_conf_penalty=spec.kind == "asym",
+                # the released code switches the unlabeled term off from epoch 100 on (RECIPE);
+                # the short presets keep it on (at their scale the stop would come two to
+                # three ProMix epochs after warm-up)
+                unlabeled_stop_epoch=100 if preset == "paper" else None)
     if preset == "fast":
         # ~minutes on one GPU: airbench-style CNN, 60 epochs; ramps and LGA scaled to the length.
         base.update(model="fast_cnn", epochs=60, batch_size=512, lr=0.1, lr_min=1e-4,
@@ -264,13 +280,14 @@ def current_profile() -> str:
     return value
 
 
-PROFILE_PRESET = {"gpu": "fast", "cpu": "cpu", "ci": "tiny"}
+PROFILE_PRESET = {"gpu": "fast", "cpu": "cpu", "ci": "tiny", "reference": "fast"}
 
 
 def profile_config(profile: str, noise: str = "sym:0.5", dataset: str = "cifar10",
                    **overrides) -> TrainConfig:
     """The config a notebook runs in ``profile``: ``gpu`` -> `fast` preset on full CIFAR,
-    ``cpu`` -> `cpu` preset (CIFAR subset), ``ci`` -> `tiny` preset (digits)."""
+    ``cpu`` -> `cpu` preset (CIFAR subset), ``ci`` -> `tiny` preset (digits), ``reference`` ->
+    the `fast` preset's config of the shipped full-scale run (read, not trained)."""
     if profile not in PROFILE_PRESET:
         raise ValueError(f"unknown profile {profile!r}: use one of {', '.join(PROFILES)}")
     return make_config(PROFILE_PRESET[profile], dataset, noise, **overrides)
@@ -287,6 +304,7 @@ ABLATION_STUDY = {
     "ci": ("sym:0.8", dict(epochs=9, warmup_epochs=3, lga_start=6, gamma_ramp_epochs=2,
                            unlabeled_ramp_epochs=3)),
 }
+ABLATION_STUDY["reference"] = ABLATION_STUDY["gpu"]  # the shipped runs are the gpu profile's
 
 
 def ablation_study_configs(profile: str, noise: str | None = None) -> dict[str, TrainConfig]:

@@ -41,12 +41,14 @@ def uniform_prior(num_classes: int, device: torch.device | str | None = None,
     return torch.full((num_classes,), 1.0 / num_classes, dtype=dtype, device=device)
 
 
-def update_class_prior(prior: torch.Tensor, probs: torch.Tensor,
-                       momentum: float = 0.9999) -> torch.Tensor:
+def update_class_prior(prior: torch.Tensor, probs: torch.Tensor, momentum: float = 0.9999,
+                       mask: torch.Tensor | None = None) -> torch.Tensor:
     """One step of the class-prior EMA, Eq. 7 of the ProMix paper:
     ``pi <- m * pi + (1 - m) * mean_i p_i``.
 
-    An EMPTY batch (``B == 0``, e.g. no unlabeled sample in this batch) returns the prior
+    ``mask`` (bool ``(B,)``) restricts the mean to some rows, e.g. the labeled or the unlabeled
+    samples of a batch; it is applied arithmetically (no boolean indexing), so on a GPU the host
+    never waits for it. An EMPTY set (``B == 0`` or no True in ``mask``) returns the prior
     unchanged. The authors' released code averages over the empty set there and the prior
     becomes NaN (their issues #12 and #18); this function never does.
 
@@ -54,6 +56,7 @@ def update_class_prior(prior: torch.Tensor, probs: torch.Tensor,
         prior: float ``(C,)``, the current prior pi (sums to 1).
         probs: float ``(B, C)``, softmax of the primary head on the weak view of the batch.
         momentum: m (0.9999 in the recipe).
+        mask: optional bool ``(B,)``: average only the rows where it is True.
 
     Returns:
         a NEW float ``(C,)`` tensor with ``prior``'s dtype and device, detached from any graph.
@@ -64,8 +67,15 @@ def update_class_prior(prior: torch.Tensor, probs: torch.Tensor,
     prior = prior.detach()
     if probs.shape[0] == 0:
         return prior.clone()
-    mean = probs.detach().to(device=prior.device, dtype=prior.dtype).mean(dim=0)
-    return momentum * prior + (1.0 - momentum) * mean
+    probs = probs.detach().to(device=prior.device, dtype=prior.dtype)
+    if mask is None:
+        return momentum * prior + (1.0 - momentum) * probs.mean(dim=0)
+    if mask.shape != probs.shape[:1]:
+        raise ValueError(f"mask must have shape ({probs.shape[0]},), got {tuple(mask.shape)}")
+    w = mask.to(device=prior.device, dtype=prior.dtype)
+    count = w.sum()
+    mean = (probs * w[:, None]).sum(dim=0) / count.clamp_min(1)
+    return torch.where(count > 0, momentum * prior + (1.0 - momentum) * mean, prior)
 
 
 def _log_prior(prior: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

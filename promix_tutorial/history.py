@@ -98,7 +98,9 @@ class RunHistory:
         return sorted(int(p.stem[-3:]) for p in self.out_dir.glob("samples_e*.npz"))
 
     def samples(self, epoch: int | None = None) -> dict[str, np.ndarray]:
-        """Per-sample arrays of ``epoch`` (default: the last saved one)."""
+        """Per-sample arrays of ``epoch`` (default: the last saved one). Reduced copies
+        (promix_tutorial/reference.py) store losses as float16 and labels as uint8; they are
+        upcast here, so callers always get float32 losses and int64 labels."""
         saved = self.sample_epochs()
         if not saved:
             raise FileNotFoundError(f"no per-sample arrays in {self.out_dir}")
@@ -106,4 +108,8 @@ class RunHistory:
         if epoch not in saved:
             raise ValueError(f"no per-sample arrays for epoch {epoch}; saved epochs: {saved}")
         with np.load(samples_path(self.out_dir, epoch)) as f:
-            return {k: f[k] for k in f.files}
+            out = {k: f[k] for k in f.files}
+        for key, dtype in (("losses", np.float32), ("noisy", np.int64), ("clean", np.int64)):
+            if key in out:
+                out[key] = out[key].astype(dtype, copy=False)
+        return out

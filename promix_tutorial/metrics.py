@@ -49,10 +49,13 @@ def tuned_gmm(losses: torch.Tensor, is_clean: torch.Tensor, seed: int = 0) -> di
 
 
 def pseudo_label_hits(logits: torch.Tensor, prior: torch.Tensor, alpha: float,
-                      clean: torch.Tensor) -> torch.Tensor:
+                      clean: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Correct-count tensor ``[plain, debiased]`` of argmax pseudo-labels vs the true labels;
-    debiased = argmax of Eq. 6, ``logits - alpha * log(prior)``. A device tensor (no host sync),
-    so the training loop sums batches into an epoch figure."""
-    plain = (logits.argmax(1) == clean).sum()
-    debiased = (debias_logits(logits, prior, alpha).argmax(1) == clean).sum()
-    return torch.stack([plain, debiased])
+    debiased = argmax of Eq. 6, ``logits - alpha * log(prior)``. ``mask`` (bool ``(B,)``)
+    counts only some rows (the unlabeled ones). A device tensor (no host sync), so the training
+    loop sums batches into an epoch figure."""
+    plain = logits.argmax(1) == clean
+    debiased = debias_logits(logits, prior, alpha).argmax(1) == clean
+    if mask is not None:
+        plain, debiased = plain & mask, debiased & mask
+    return torch.stack([plain.sum(), debiased.sum()])

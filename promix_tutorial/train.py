@@ -1,23 +1,34 @@
 """The ProMix training loop and the cross-entropy baseline: a thin orchestrator.
 
-One ProMix epoch (RECIPE.md; equations in selection.py and debias.py):
-1. warm-up epochs: cross-entropy on the weak view, both networks, primary head only;
-2. afterwards, per network k with its own selection:
-   - CSS (Eq. 1-2) from the eval-mode losses measured at the end of the previous epoch,
-   - per batch: MHCS (Eq. 3) on the weak view; in the late phase LGA (Eq. 8) with the peer;
-   - labeled set L = CSS | MHCS | LGA, unlabeled set U = the rest of the batch;
-   - primary head h:  CE(weak) + gamma * (CE(strong) + mixup)                      (Eq. 9)
-   - auxiliary head h_AP (CBR): the same terms as debiased margin losses (Eq. 5) with the
-     labeled prior, plus lambda_u * DML on U against sharpened debiased pseudo-labels (Eq. 6)
-     produced by h without gradient;
-   - priors (Eq. 7) of the labeled and unlabeled samples updated after each step;
+One ProMix epoch (RECIPE.md and its "Corrections", i.e. the authors' released code; equations in
+selection.py and debias.py):
+1. warm-up epochs: cross-entropy on the weak view, both networks, primary head only (plus the
+   weighted `confidence_penalty` under asymmetric noise);
+2. afterwards, per batch, both networks see the weak and the strong view (`forward_views`), then
+   per network k (`Trainer._promix_terms`):
+   - `select_labeled`: CSS (Eq. 1-2, from the eval-mode losses at the end of the previous
+     epoch) | MHCS (Eq. 3) | in the late phase LGA (Eq. 8) with the peer, whose guessed label
+     is the argmax of network k's prediction debiased with its labeled prior (`lga_guess_logits`);
+     the unlabeled set U is the rest of the batch;
+   - `mix_labeled`: mixup inside the labeled set (and FMix with ``cfg.fmix``);
+   - the sharpened debiased pseudo-labels (Eq. 6, unlabeled prior) from the primary head;
+   - `promix_losses` (Eq. 5 and 9): on both heads DML(weak) + gamma (DML(strong) + DML(mixed))
+     with the labeled prior; on the auxiliary head lambda_u (DML(weak) + gamma DML(strong)) on U
+     against the pseudo-labels with the unlabeled prior;
+   - `Trainer._update_priors` (Eq. 7), labeled and unlabeled separately, and
+     `Trainer._record_step` for the epoch's metrics;
 3. an eval pass over the training set (losses for the next CSS, selection records) and the test
    set (accuracy of the mean of both networks' primary logits).
 
 The dataset sits on the training device as uint8; augmentation is batched tensor ops
-(augment.py). On CUDA: bfloat16 autocast. channels_last memory format for 3-channel images on
-every device (measured 1.4x faster training of the cpu preset's CNN on a 2-core CPU too). Randomness: one generator per epoch
-seeded from (seed, epoch), so a resumed run repeats an uninterrupted one exactly on the CPU.
+(augment.py). Nothing in a step makes the host wait for the GPU: every subset is a mask used
+arithmetically (`masked_mean`, static shapes), the mixup coefficients are drawn on the host at
+the start of the epoch, and RandAugment runs on the whole batch on CUDA (tests/test_train.py
+checks both with the profiler and CUDA's sync debug mode). On CUDA: bfloat16 autocast;
+``cfg.compile`` wraps the networks in torch.compile. channels_last memory format for 3-channel
+images on every device (measured 1.4x faster training of the cpu preset's CNN on a 2-core CPU
+too). Randomness: one generator per epoch seeded from (seed, epoch), so a resumed run repeats an
+uninterrupted one exactly on the CPU.
 """
 from __future__ import annotations
 
@@ -26,10 +37,12 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.profiler import record_function
 from tqdm.auto import tqdm
 
 from . import augment
@@ -159,53 +172,187 @@ def predict(net, x_uint8: torch.Tensor, data: DeviceData, cfg: TrainConfig, amp,
     return torch.cat(out)
 
 
+COMPILE_BACKEND = "inductor"  # tests use "eager" to check the wiring in seconds
+
+
+def compile_net(net: torch.nn.Module):
+    """``torch.compile`` of a network (``TrainConfig.compile``). The training step's shapes are
+    static (B and 2B images), so it compiles a few graphs once per run; the compiled module
+    shares the network's parameters and train/eval mode."""
+    return torch.compile(net, backend=COMPILE_BACKEND)
+
+
 def _amp_context(cfg: TrainConfig, device: torch.device):
     if cfg.amp and device.type == "cuda":
         return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
     return lambda: torch.autocast(device.type, enabled=False)
 
 
-# ----------------------------------------------------------------------------- the losses
+# ----------------------------------------------------------------------------- one batch's pieces
 
-def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy against hard (long) or soft (float) targets; 0 for an empty batch."""
-    if len(logits) == 0:
-        return logits.sum() * 0.0
-    return F.cross_entropy(logits, target)
+class Heads(NamedTuple):
+    """Logits of one batch of inputs on both heads: the primary head h and the auxiliary pseudo
+    head h_AP (float32, ``(B, C)`` each)."""
+
+    primary: torch.Tensor
+    aux: torch.Tensor
 
 
-def promix_losses(out_w, out_s, out_mix, targets, mix_targets, labeled, pseudo, prior_l, prior_u,
-                  cfg: TrainConfig, gamma: float, lam_u: float) -> dict[str, torch.Tensor]:
-    """The loss terms of one network on one batch (Eq. 5 and 9; RECIPE "Debiased training").
+class Views(NamedTuple):
+    """One network's outputs on the weak and the strong view of the same batch."""
 
-    ``out_*`` are (primary, aux) logits of the weak view, strong view and the mixed labeled
-    inputs; ``targets`` the labels of the batch (given or LGA-guessed), ``labeled`` its mask,
-    ``pseudo`` the soft pseudo-labels of the unlabeled samples (from the primary head).
+    weak: Heads
+    strong: Heads
+
+
+class Selection(NamedTuple):
+    """One network's labeled set in one batch (bool / long ``(B,)`` tensors)."""
+
+    labeled: torch.Tensor   # D_l = CSS | MHCS | LGA
+    targets: torch.Tensor   # the given label, or LGA's guess where LGA added the sample
+    mhcs: torch.Tensor      # added by MHCS (Eq. 3)
+    lga: torch.Tensor       # added by LGA (Eq. 8)
+
+
+def heads(net, x: torch.Tensor) -> Heads:
+    """``net(x)`` as float32 `Heads`."""
+    h, ap = net(x)
+    return Heads(h.float(), ap.float())
+
+
+def forward_views(net, x_w: torch.Tensor, x_s: torch.Tensor) -> Views:
+    """Both views through ``net`` in one pass of 2B images (one BatchNorm batch, as the
+    released code does)."""
+    b = len(x_w)
+    out = heads(net, torch.cat([x_w, x_s]))
+    return Views(Heads(out.primary[:b], out.aux[:b]), Heads(out.primary[b:], out.aux[b:]))
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` over the rows where ``mask`` is True; 0 (still in the graph) when it
+    is all False. Arithmetic masking, not boolean indexing: the shapes stay static and a GPU
+    never makes the host wait."""
+    w = mask.to(values.dtype)
+    return (values * w).sum() / w.sum().clamp_min(1)
+
+
+def confidence_penalty(logits: torch.Tensor) -> torch.Tensor:
+    """The warm-up's negative-entropy penalty for asymmetric noise (RECIPE "Warm-up"; DivideMix's
+    NegEntropy): ``mean_i sum_j p_ij log p_ij`` with ``p = softmax(max(logits, 1e-12))``.
+    Adding it to the loss rewards less confident predictions. The logits are clamped at 1e-12
+    before the softmax because the released code does (RECIPE "Corrections")."""
+    p = logits.clamp_min(1e-12).softmax(1)
+    return (p * p.clamp_min(1e-12).log()).sum(1).mean()
+
+
+def select_labeled(css: torch.Tensor, probs: torch.Tensor, peer_probs: torch.Tensor,
+                   given: torch.Tensor, guess_logits: torch.Tensor | None, cfg: TrainConfig,
+                   lga_on: bool) -> Selection:
+    """The labeled set of one network in one batch: CSS (Eq. 1-2; chosen once per epoch, passed
+    in as ``css``), MHCS (Eq. 3) on this network's weak-view ``probs``, and in the late phase
+    LGA (Eq. 8) with the peer's ``peer_probs``; LGA's samples take the argmax of
+    ``guess_logits`` as their target."""
+    none = torch.zeros_like(given, dtype=torch.bool)
+    labeled = css if cfg.use_css else none
+    mhcs = matched_high_confidence(probs, given, cfg.tau) if cfg.use_mhcs else none
+    labeled = labeled | mhcs
+    if not lga_on:
+        return Selection(labeled, given, mhcs, none)
+    lga, guessed = label_guessing_by_agreement(probs, peer_probs, labeled, cfg.tau,
+                                               cfg.max_labeled_frac, guess_logits=guess_logits)
+    return Selection(labeled | lga, torch.where(lga, guessed, given), mhcs, lga)
+
+
+def lga_guess_logits(k: int, views: list[Views], prior_l: torch.Tensor, prior_u: torch.Tensor,
+                     cfg: TrainConfig) -> torch.Tensor:
+    """The scores whose argmax is LGA's guessed label for network ``k`` (Eq. 6 applied to LGA).
+
+    ``cfg.lga_guess == "own"`` (the released code): network k's own weak-view prediction
+    debiased with its LABELED prior, ``f_k - alpha log pi_l``. ``"ensemble"`` (our earlier
+    reading of the paper): the sum over both networks of softmax(f_j - alpha log pi_u,j)."""
+    a = cfg.effective_alpha
+    if cfg.lga_guess == "own":
+        return debias_logits(views[k].weak.primary.detach(), prior_l[k], a)
+    return sum(debias_logits(v.weak.primary.detach(), prior_u[j], a).softmax(1)
+               for j, v in enumerate(views))
+
+
+def mix_labeled(net, x_w: torch.Tensor, sel: Selection, num_classes: int,
+                lam: tuple[float, float], cfg: TrainConfig, gen: torch.Generator,
+                channels_last: bool) -> tuple[Heads, torch.Tensor, torch.Tensor]:
+    """Mixup inside the labeled set (RECIPE: lambda ~ Beta(4, 4), max(lambda, 1 - lambda)) and,
+    with ``cfg.fmix``, the released code's FMix term; ``lam`` = (mixup, FMix) coefficients.
+
+    Static shapes (`augment.labeled_pairs`): all B pairs go through the network, the pairs of
+    unlabeled samples with zero weight. Returns (heads of the mixed inputs, their soft targets,
+    their bool weights). One difference from forwarding only the labeled pairs: BatchNorm's batch
+    statistics of this pass include the unlabeled pairs (natural images mixed alike)."""
+    onehot = (sel.targets[:, None] == torch.arange(num_classes, device=x_w.device)).float()
+    first, second, valid = augment.labeled_pairs(sel.labeled, gen)
+    x_mix, y_mix = augment.mix_pairs(x_w, onehot, first, second, lam[0])
+    weight = valid
+    if cfg.fmix:
+        x_fm, y_fm = augment.fmix_pairs(x_w, onehot, first, second, lam[1], generator=gen)
+        x_mix, y_mix = torch.cat([x_mix, x_fm]), torch.cat([y_mix, y_fm])
+        weight = torch.cat([valid, valid])
+    if channels_last:
+        x_mix = x_mix.contiguous(memory_format=torch.channels_last)
+    return heads(net, x_mix), y_mix, weight
+
+
+def promix_losses(out: Views, mixed: Heads, sel: Selection, mix_targets: torch.Tensor,
+                  mix_weight: torch.Tensor, pseudo: torch.Tensor, prior_l: torch.Tensor,
+                  prior_u: torch.Tensor, cfg: TrainConfig, gamma: float,
+                  lam_u: float) -> dict[str, torch.Tensor]:
+    """The loss terms of one network on one batch, as the released code computes them (Eq. 5
+    and 9; RECIPE "Debiased training" and "Corrections").
+
+    Labeled set L (``sel.labeled``, targets ``sel.targets``), on each head:
+    ``L_cls + gamma * (L_cr + L_mix)`` = DML(weak) + gamma * (DML(strong) + DML(mixed)), every
+    DML (Eq. 5) with the LABELED prior pi_l. The primary head uses plain CE instead when
+    ``cfg.primary_dml`` is False (the paper's text). Unlabeled set U = not L, on the auxiliary
+    head (on the primary head when CBR is off): ``lambda_u * (DML(weak) + gamma * DML(strong))``
+    against the sharpened debiased pseudo-labels ``pseudo`` (Eq. 6), with the UNLABELED prior
+    pi_u. Every mean is a masked mean over the batch (`masked_mean`). Returns the named terms
+    and their weighted sum ``total``.
     """
     a = cfg.effective_alpha
-    (h_w, ap_w), (h_s, ap_s), (h_mix, ap_mix) = out_w, out_s, out_mix
-    L, U = labeled, ~labeled
-    t = targets[L]
-    terms = {
-        "cls": soft_cross_entropy(h_w[L], t),
-        "cr": soft_cross_entropy(h_s[L], t),
-        "mix": soft_cross_entropy(h_mix, mix_targets),
-    }
+    L, t = sel.labeled, sel.targets
+
+    def labeled_terms(weak, strong, mix, alpha):
+        return (masked_mean(debiased_margin_loss(weak, t, prior_l, alpha, "none"), L),
+                masked_mean(debiased_margin_loss(strong, t, prior_l, alpha, "none"), L),
+                masked_mean(debiased_margin_loss(mix, mix_targets, prior_l, alpha, "none"),
+                            mix_weight))
+
+    terms = dict(zip(("cls", "cr", "mix"), labeled_terms(
+        out.weak.primary, out.strong.primary, mixed.primary, a if cfg.primary_dml else 0.0)))
     total = terms["cls"] + gamma * (terms["cr"] + terms["mix"])
-    if cfg.use_cbr:  # auxiliary pseudo head: same labeled terms, debiased with the labeled prior
-        terms["aux_cls"] = debiased_margin_loss(ap_w[L], t, prior_l, a)
-        terms["aux_cr"] = debiased_margin_loss(ap_s[L], t, prior_l, a)
-        terms["aux_mix"] = debiased_margin_loss(ap_mix, mix_targets, prior_l, a)
+    if cfg.use_cbr:  # auxiliary pseudo head: the same labeled terms
+        terms.update(zip(("aux_cls", "aux_cr", "aux_mix"), labeled_terms(
+            out.weak.aux, out.strong.aux, mixed.aux, a)))
         total = total + terms["aux_cls"] + gamma * (terms["aux_cr"] + terms["aux_mix"])
-        u_w, u_s = ap_w[U], ap_s[U]
-    else:  # w/o CBR: pseudo-labels are consumed by the head that produced them
-        u_w, u_s = h_w[U], h_s[U]
+        u_heads = Heads(out.weak.aux, out.strong.aux)
+    else:  # w/o CBR: the pseudo-labels are consumed by the head that produced them
+        u_heads = Heads(out.weak.primary, out.strong.primary)
     if lam_u > 0:
-        terms["unl"] = (debiased_margin_loss(u_w, pseudo, prior_u, a)
-                        + debiased_margin_loss(u_s, pseudo, prior_u, a))
+        U = ~L
+        u_weak, u_strong = (masked_mean(debiased_margin_loss(z, pseudo, prior_u, a, "none"), U)
+                            for z in u_heads)
+        terms["unl"] = u_weak + gamma * u_strong
         total = total + lam_u * terms["unl"]
     terms["total"] = total
     return terms
+
+
+def epoch_mix_lambdas(cfg: TrainConfig, epoch: int, n_batches: int, n_nets: int) -> np.ndarray:
+    """(n_batches, n_nets, 2) coefficients for the epoch, drawn on the host at its start so no
+    step waits for the GPU: [..., 0] mixup's lambda ~ Beta(mixup_alpha, mixup_alpha),
+    max(lambda, 1 - lambda); [..., 1] FMix's lambda ~ Beta(1, 1) (the released code's FMix)."""
+    n = n_batches * n_nets
+    mix = augment.mix_lambdas(cfg.mixup_alpha, n, [cfg.seed, epoch, 0])
+    fm = np.random.default_rng([cfg.seed, epoch, 1]).beta(1.0, 1.0, size=n)
+    return np.stack([mix, fm], axis=-1).reshape(n_batches, n_nets, 2)
 
 
 # ----------------------------------------------------------------------------- the trainer
@@ -231,6 +378,8 @@ class Trainer:
         self.epoch_lines = self.progress if epoch_lines is None else epoch_lines
         self._check_out_dir(resume)
         self.device = resolve_device(cfg.device)
+        if self.device.type == "cuda":  # the step's shapes are static: cuDNN's autotuning pays
+            torch.backends.cudnn.benchmark = True
         self.channels_last = None  # set once the data is known (3-channel images only)
         torch.manual_seed(cfg.seed)  # network initialisation
         self.ds, self.noisy = data if data is not None else prepare_data(cfg)
@@ -238,6 +387,9 @@ class Trainer:
         self.channels_last = cfg.channels_last and self.data.x_train.shape[1] == 3
         n_nets = 2 if cfg.method == "promix" else 1
         self.nets = [self._build_net() for _ in range(n_nets)]
+        # what the step and the evaluation call: the networks themselves, or compiled
+        # (cfg.compile); checkpoints always hold the plain networks' weights
+        self.models = [compile_net(n) if cfg.compile else n for n in self.nets]
         params = [p for net in self.nets for p in net.parameters()]
         self.opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
                                    weight_decay=cfg.weight_decay)
@@ -387,9 +539,20 @@ class Trainer:
         gamma, lam_u = ramp(epoch, cfg.gamma_ramp_epochs), unlabeled_weight(cfg, epoch)
         lga_on = cfg.use_lga and epoch >= cfg.lga_start
         batches = self._batches(gen)
+        lams = epoch_mix_lambdas(cfg, epoch, len(batches), len(self.nets))
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs} {phase}", leave=False,
                    disable=not self.progress)
-        for idx in bar:
+        for b, idx in enumerate(bar):
+            x_w, x_s = self.views(idx, phase, gen)
+            self.train_step(idx, x_w, x_s, phase, gamma, lam_u, lga_on, gen, acc,
+                            mix_lam=lams[b])
+        return acc
+
+    def views(self, idx, phase: str, gen) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The normalised weak view of the batch ``idx`` and, in the ProMix phase, its strong
+        view (None otherwise)."""
+        d = self.data
+        with record_function("promix/augment"):
             x = d.x_train[idx]
             x_w = d.normalize(augment.weak_augment(x, pad=d.pad, flip=d.flip, generator=gen),
                               self.channels_last)
@@ -397,22 +560,30 @@ class Trainer:
             if phase == "promix":
                 x_s = d.normalize(augment.strong_augment(x, pad=d.pad, flip=d.flip,
                                                          generator=gen), self.channels_last)
-            self.train_step(idx, x_w, x_s, phase, gamma, lam_u, lga_on, gen, acc)
-        return acc
+        return x_w, x_s
 
-    def train_step(self, idx, x_w, x_s, phase, gamma, lam_u, lga_on, gen, acc) -> None:
+    def train_step(self, idx, x_w, x_s, phase, gamma, lam_u, lga_on, gen, acc,
+                   mix_lam=None) -> None:
         """One optimisation step on the batch ``idx`` given its normalised weak (and, in the
-        ProMix phase, strong) views; fills ``acc``. benchmarks/throughput.py feeds it from a
+        ProMix phase, strong) views; fills ``acc``. ``mix_lam``: (networks, 2) mixup/FMix
+        coefficients (`epoch_mix_lambdas`; drawn here when None). Nothing in it waits for the
+        GPU (tests/test_train.py checks it). benchmarks/throughput.py feeds it from a
         DataLoader too."""
         y = self.data.y_noisy[idx]
-        with self.amp():
+        with record_function("promix/forward+losses"), self.amp():
             if phase in ("warmup", "ce"):
                 terms = self._warmup_terms(x_w, y)
             else:
-                terms = self._promix_terms(idx, x_w, x_s, y, gamma, lam_u, lga_on, gen, acc)
-        self.opt.zero_grad(set_to_none=True)
-        terms["total"].backward()
-        self.opt.step()
+                if mix_lam is None:
+                    mix_lam = epoch_mix_lambdas(self.cfg, int(torch.randint(1 << 30, (1,))),
+                                                1, len(self.nets))[0]
+                terms = self._promix_terms(idx, x_w, x_s, y, gamma, lam_u, lga_on, gen, acc,
+                                           mix_lam)
+        with record_function("promix/backward"):
+            self.opt.zero_grad(set_to_none=True)
+            terms["total"].backward()
+        with record_function("promix/optimizer"):
+            self.opt.step()
         for k, v in terms.items():
             acc["loss_sums"][k] = acc["loss_sums"].get(k, 0.0) + v.detach().float()
         acc["n_batches"] += 1
@@ -420,83 +591,73 @@ class Trainer:
 
     def _warmup_terms(self, x_w, y) -> dict:
         """Warm-up / CE baseline: CE on the weak view, primary head, every network; with the
-        negative-entropy confidence penalty for asymmetric noise (RECIPE "Warm-up")."""
+        weighted confidence penalty for asymmetric noise (RECIPE "Warm-up")."""
+        cfg = self.cfg
+        penalize = cfg.warmup_conf_penalty and cfg.method == "promix"
         terms = {"ce": 0.0, "total": 0.0}
-        for net in self.nets:
-            logits = net(x_w)[0].float()
+        for model in self.models:
+            logits = heads(model, x_w).primary
             ce = F.cross_entropy(logits, y)
             terms["ce"] = terms["ce"] + ce
-            loss = ce
-            if self.cfg.warmup_conf_penalty and self.cfg.method == "promix":
-                p = logits.softmax(1)
-                penalty = (p * p.clamp_min(1e-8).log()).sum(1).mean()
+            terms["total"] = terms["total"] + ce
+            if penalize:
+                penalty = confidence_penalty(logits)
                 terms["penalty"] = terms.get("penalty", 0.0) + penalty
-                loss = loss + penalty
-            terms["total"] = terms["total"] + loss
+                terms["total"] = terms["total"] + cfg.warmup_penalty_weight * penalty
         return terms
 
-    def _promix_terms(self, idx, x_w, x_s, y, gamma, lam_u, lga_on, gen, acc) -> dict:
-        cfg, d = self.cfg, self.data
-        B = len(idx)
-        # forward both views of both networks (one pass of 2B images per network)
-        outs = []
-        for net in self.nets:
-            h, ap = net(torch.cat([x_w, x_s]))
-            outs.append(((h[:B].float(), ap[:B].float()), (h[B:].float(), ap[B:].float())))
-        probs = [o[0][0].detach().softmax(1) for o in outs]
-        a = cfg.alpha  # for pseudo-label accuracy records (the hypothetical debiasing)
+    def _promix_terms(self, idx, x_w, x_s, y, gamma, lam_u, lga_on, gen, acc, mix_lam) -> dict:
+        """The ProMix step for both networks (module docstring, step 2): forward both views,
+        then per network select the labeled set, mix it, make the pseudo-labels, compute the
+        losses, update the priors and record what the epoch's metrics need."""
+        cfg = self.cfg
+        views = [forward_views(model, x_w, x_s) for model in self.models]
+        probs = [v.weak.primary.detach().softmax(1) for v in views]
         terms: dict[str, torch.Tensor] = {}
         total = 0.0
-        for k, net in enumerate(self.nets):
-            (h_w, ap_w), (h_s, ap_s) = outs[k]
-            labeled = self.css[k, idx] if cfg.use_css else torch.zeros_like(y, dtype=torch.bool)
-            if cfg.use_mhcs:
-                mhcs = matched_high_confidence(probs[k], y, cfg.tau)
-                acc["mhcs"][k, idx] = mhcs
-                labeled = labeled | mhcs
-            targets = y
-            if lga_on:
-                guess = sum(debias_logits(o[0][0].detach(), self.prior_u[j], cfg.effective_alpha)
-                            .softmax(1) for j, o in enumerate(outs))
-                added, guessed = label_guessing_by_agreement(
-                    probs[k], probs[1 - k], labeled, cfg.tau, cfg.max_labeled_frac,
-                    guess_logits=guess)
-                targets = torch.where(added, guessed, y)
-                labeled = labeled | added
-                acc["lga"][k, idx] = added
-                acc["lga_ok"][k, idx] = added & (guessed == d.y_clean[idx])
-                acc["lga_hits"] += torch.stack([(added & (guessed == d.y_clean[idx])).sum(),
-                                                added.sum()]).float()
-            acc["labeled"][k, idx] = labeled
-            # mixup inside the labeled set (RECIPE: lambda ~ Beta(4,4), max(lambda, 1-lambda))
-            x_l = x_w[labeled]
-            onehot = F.one_hot(targets[labeled], d.num_classes).float()
-            if len(x_l) >= 2:
-                x_mix, y_mix, _ = augment.mixup(x_l, onehot, alpha=cfg.mixup_alpha, generator=gen)
-                if cfg.fmix:  # the released code's extra FMix term (option, default off)
-                    x_fm, y_fm, _ = augment.fmix(x_l, onehot, generator=gen)
-                    x_mix, y_mix = torch.cat([x_mix, x_fm]), torch.cat([y_mix, y_fm])
-                h_mix, ap_mix = (t.float() for t in net(x_mix))
-            else:  # fewer than two labeled samples in this batch: no mixup term
-                h_mix, ap_mix, y_mix = h_w[:0], ap_w[:0], onehot[:0]
-            unl = ~labeled
-            pseudo = debiased_pseudo_labels(h_w[unl].detach(), self.prior_u[k],
+        for k, model in enumerate(self.models):
+            guess = (lga_guess_logits(k, views, self.prior_l, self.prior_u, cfg)
+                     if lga_on else None)
+            sel = select_labeled(self.css[k, idx], probs[k], probs[1 - k], y, guess, cfg,
+                                 lga_on)
+            mixed, mix_targets, mix_weight = mix_labeled(
+                model, x_w, sel, self.data.num_classes, mix_lam[k], cfg, gen,
+                self.channels_last)
+            pseudo = debiased_pseudo_labels(views[k].weak.primary, self.prior_u[k],
                                             cfg.effective_alpha, cfg.temperature)
-            t = promix_losses((h_w, ap_w), (h_s, ap_s), (h_mix, ap_mix), targets, y_mix, labeled,
-                              pseudo, self.prior_l[k], self.prior_u[k], cfg, gamma, lam_u)
+            t = promix_losses(views[k], mixed, sel, mix_targets, mix_weight, pseudo,
+                              self.prior_l[k], self.prior_u[k], cfg, gamma, lam_u)
             total = total + t.pop("total")
             for name, v in t.items():
                 terms[name] = terms.get(name, 0.0) + v
-            # class priors (Eq. 7), labeled and unlabeled separately; empty sets leave them as is
-            self.prior_l[k] = update_class_prior(self.prior_l[k], probs[k][labeled],
-                                                 cfg.prior_momentum)
-            self.prior_u[k] = update_class_prior(self.prior_u[k], probs[k][unl],
-                                                 cfg.prior_momentum)
-            if k == 0:  # pseudo-label accuracy on U with and without debiasing (Fig. 4)
-                hits = pseudo_label_hits(h_w[unl].detach(), self.prior_u[k], a, d.y_clean[idx][unl])
-                acc["pseudo_hits"] += torch.cat([hits, unl.sum().view(1)]).float()
+            self._record_step(k, idx, sel, views[k], acc)
+            self._update_priors(k, probs[k], sel.labeled)
         terms["total"] = total
         return terms
+
+    def _update_priors(self, k: int, probs: torch.Tensor, labeled: torch.Tensor) -> None:
+        """Eq. 7 for network k after its step: the labeled and the unlabeled prior, each from
+        its own samples of the batch (an empty set leaves its prior as it is)."""
+        m = self.cfg.prior_momentum
+        self.prior_l[k] = update_class_prior(self.prior_l[k], probs, m, mask=labeled)
+        self.prior_u[k] = update_class_prior(self.prior_u[k], probs, m, mask=~labeled)
+
+    def _record_step(self, k: int, idx, sel: Selection, out: Views, acc: dict) -> None:
+        """What the epoch's records need from this step (device tensors only, no host sync):
+        the per-sample masks, LGA's hits, and for network 1 the pseudo-label accuracy on U with
+        and without debiasing (Fig. 4; debiased with ``cfg.alpha`` even in w/o DBR)."""
+        clean = self.data.y_clean[idx]
+        acc["mhcs"][k, idx] = sel.mhcs
+        acc["lga"][k, idx] = sel.lga
+        acc["labeled"][k, idx] = sel.labeled
+        lga_ok = sel.lga & (sel.targets == clean)
+        acc["lga_ok"][k, idx] = lga_ok
+        acc["lga_hits"] += torch.stack([lga_ok.sum(), sel.lga.sum()]).float()
+        if k == 0:
+            unl = ~sel.labeled
+            hits = pseudo_label_hits(out.weak.primary.detach(), self.prior_u[k], self.cfg.alpha,
+                                     clean, mask=unl)
+            acc["pseudo_hits"] += torch.cat([hits, unl.sum().view(1)]).float()
 
     # -- end of epoch: eval, records, CSS for the next epoch ----------------------
     def _end_of_epoch(self, epoch: int, phase: str, acc: dict, seconds: float) -> dict:
@@ -510,9 +671,9 @@ class Trainer:
                 f"stopped and the last good checkpoint in {self.out} was kept ({last}). Try a "
                 "smaller lr, or amp=False.")
         train_logits = [predict(n, d.x_train, d, cfg, self.amp, self.channels_last)
-                        for n in self.nets]
+                        for n in self.models]
         test_logits = [predict(n, d.x_test, d, cfg, self.amp, self.channels_last)
-                       for n in self.nets]
+                       for n in self.models]
         train_losses = torch.stack([F.cross_entropy(lg, d.y_noisy, reduction="none")
                                     for lg in train_logits])
         ens = torch.stack(test_logits).mean(0)

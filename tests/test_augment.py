@@ -126,3 +126,60 @@ def test_strong_augment_on_cuda(batch):
     g = torch.Generator(device="cuda").manual_seed(0)
     out = A.strong_augment(batch.cuda(), generator=g)
     assert out.is_cuda and out.dtype == torch.uint8
+
+
+# ----------------------------------------------------------------------------- no host syncs
+
+SYNC_OPS = ("aten::nonzero", "aten::_local_scalar_dense", "aten::item", "aten::masked_select",
+            "aten::index_put_")
+
+
+def sync_ops_in(fn) -> dict:
+    """The calls of ``fn()`` that make a host wait for a GPU (boolean-mask indexing goes through
+    nonzero/index_put_, .item()/int()/bool() through _local_scalar_dense), counted on the CPU
+    with the profiler: the same calls synchronise on CUDA."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    return {e.key: e.count for e in prof.key_averages() if e.key in SYNC_OPS}
+
+
+def test_rand_augment_two_paths_agree(batch):
+    a = A.rand_augment(batch, generator=gen(7), whole_batch=False)
+    b = A.rand_augment(batch, generator=gen(7), whole_batch=True)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, batch)
+
+
+def test_whole_batch_strong_view_has_no_host_sync(batch):
+    assert sync_ops_in(lambda: A.strong_augment(batch, generator=gen(), whole_batch=True)) == {}
+    # the subset path does synchronise (that is why CUDA uses the other one)
+    assert sync_ops_in(lambda: A.rand_augment(batch, generator=gen(), whole_batch=False))
+
+
+def test_autocontrast_matches_torchvision(batch):
+    from torchvision.transforms.v2 import functional as TF
+    flat = batch.clone()
+    flat[3] = 9  # a constant image: left as it is
+    assert torch.equal(A.autocontrast(flat), TF.autocontrast(flat))
+
+
+def test_labeled_pairs_mix_inside_the_labeled_set():
+    labeled = torch.rand(50, generator=gen(1)) < 0.4
+    n_l = int(labeled.sum())
+    first, second, valid = A.labeled_pairs(labeled, gen(2))
+    assert int(valid.sum()) == n_l and valid[:n_l].all()          # labeled positions first
+    assert labeled[first[:n_l]].all() and labeled[second[:n_l]].all()
+    assert sorted(first[:n_l].tolist()) == sorted(second[:n_l].tolist()) \
+        == labeled.nonzero().flatten().tolist()
+    assert not torch.equal(first[:n_l], second[:n_l])             # independent orders
+    assert sync_ops_in(lambda: A.labeled_pairs(labeled, gen(2))) == {}
+
+
+def test_mix_lambdas_are_beta_max_and_seeded():
+    lam = A.mix_lambdas(4.0, 2000, [0, 3])
+    assert lam.min() >= 0.5 and lam.max() <= 1 and 0.6 < lam.mean() < 0.7
+    assert np.array_equal(lam, A.mix_lambdas(4.0, 2000, [0, 3]))
+    xm, ym, used = A.mixup(torch.ones(4, 2), torch.eye(4)[:, :2].clone(), generator=gen(),
+                           lam=0.75)
+    assert used == 0.75 and torch.allclose(ym.sum(1), torch.eye(4)[:, :2].sum(1))

@@ -90,30 +90,71 @@ def _short_tiny(monkeypatch, mod):
     monkeypatch.setattr(mod, "make_config", short)
 
 
-def test_accuracy_gpu_cells_and_max_minutes(tmp_path, monkeypatch, capsys):
+def test_accuracy_gpu_cells_deadline_and_packing(tmp_path, monkeypatch, capsys):
+    import tarfile
     mod = load("accuracy_gpu")
     cells = mod.all_cells()
-    assert sorted(cells) == sorted(f"{m}__{n}__seed0" for m in ("promix", "ce")
-                                   for n in ("sym0.5", "sym0.8", "humanworst"))
+    noises = ("sym0.5", "sym0.8", "asym0.4", "humanworst")
+    table5 = ("no_lga", "no_mhcs", "no_base_selection", "no_cbr", "no_dbr", "only_clean")
+    assert sorted(cells) == sorted([f"{m}__{n}__seed0" for m in ("promix", "ce") for n in noises]
+                                   + [f"{a}__sym0.8__seed0" for a in table5])
+    # what the notebooks' reference profile reads comes first
+    assert list(cells)[:6] == ["promix__sym0.8__seed0", "ce__sym0.8__seed0", "promix__sym0.5__seed0",
+                               "ce__sym0.5__seed0", "no_lga__sym0.8__seed0", "no_dbr__sym0.8__seed0"]
     with pytest.raises(SystemExit):
-        mod.select(["promix__asym0.4__seed0"])
+        mod.select(["promix__sym0.3__seed0"])
     _short_tiny(monkeypatch, mod)
-    res, runs = tmp_path / "acc", tmp_path / "runs"
-    # the first cell runs; by the time it ends 0.3 s have passed, so the second is not started
+    res, runs, out = tmp_path / "acc", tmp_path / "runs", tmp_path / "out"
+    # the CE cell is guessed to take 0.001 min and runs; it takes seconds, so the ProMix cell
+    # (guessed 0.001 min too) would end after the 0.02-min deadline and is not started
     assert mod.main(["--preset", "tiny", "--cells", "ce__sym0.8__seed0", "promix__sym0.8__seed0",
-                     "--max-minutes", "0.005", "--results", str(res), "--runs", str(runs)]) == 0
-    out = capsys.readouterr().out
-    assert "[done] ce__sym0.8__seed0" in out and "[stop]" in out
+                     "--deadline-minutes", "0.02", "--first-guess-minutes", "0.001", "0.001",
+                     "--results", str(res), "--runs", str(runs), "--pack-to", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "[done] ce__sym0.8__seed0" in printed and "[wait] promix__sym0.8__seed0" in printed
     assert [p.name for p in res.iterdir()] == ["ce__sym0.8__seed0.json"]
     rec = json.loads((res / "ce__sym0.8__seed0.json").read_text())
     assert rec["epochs"] == 4 and rec["noise"] == "sym:0.8" and rec["data"] == "digits"
+    assert rec["config"]["record_epochs"] == [0]  # the end of warm-up, for the notebooks
     assert "| CE |" in (tmp_path / "acc.md").read_text()
-    # an existing cell is skipped, not retrained
+    with tarfile.open(out / "cell_0.tar") as tar:
+        names = sorted(tar.getnames())
+    assert names == ["accuracy_gpu/ce__sym0.8__seed0.json", "runs/ce__sym0.8__seed0/config.json",
+                     "runs/ce__sym0.8__seed0/history.json",
+                     "runs/ce__sym0.8__seed0/samples_e000.npz",
+                     "runs/ce__sym0.8__seed0/samples_e003.npz"]
+    # an existing cell is skipped, not retrained; a bad deadline or cell fails before any work
     assert mod.main(["--preset", "tiny", "--cells", "ce__sym0.8__seed0", "--results", str(res),
                      "--runs", str(runs)]) == 0
     assert "[skip] ce__sym0.8__seed0" in capsys.readouterr().out
     with pytest.raises(SystemExit):
-        mod.main(["--cells", "all", "--max-minutes", "0"])
+        mod.main(["--cells", "all", "--deadline-minutes", "0"])
+    with pytest.raises(SystemExit):
+        mod.main(["--cells", "promix__nonsense__seed0", "--paper-epoch-time"])
+
+
+def test_guess_minutes_from_the_step_throughput():
+    mod = load("accuracy_gpu")
+    from promix_tutorial.config import make_config
+    cfg = make_config("fast", "cifar10", "sym:0.5")  # 60 epochs, 8 of warm-up
+    g = mod.guess_minutes({"images_per_s": 1000.0}, cfg, 50_000)  # T = 50 s per ProMix epoch
+    assert g["promix"] == pytest.approx(1.2 * (8 * 0.35 + 52 + 60 * 0.3) * 50 / 60)
+    assert g["ce"] == pytest.approx(1.2 * 60 * 0.4 * 50 / 60)
+
+
+def test_pack_cell_appends(tmp_path):
+    import tarfile
+    mod = load("accuracy_gpu")
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "history.json").write_text("{}")
+        (tmp_path / name / "checkpoint.pt").write_text("x")
+        (tmp_path / f"{name}.json").write_text("{}")
+        mod.pack_cell(tmp_path / f"{name}.json", tmp_path / name, tmp_path / "t.tar")
+    with tarfile.open(tmp_path / "t.tar") as tar:
+        assert sorted(tar.getnames()) == ["accuracy_gpu/a.json", "accuracy_gpu/b.json",
+                                          "runs/a/history.json", "runs/b/history.json"]
+    assert not (tmp_path / "t.tar.part").exists()
 
 
 def test_accuracy_gpu_epoch_time_projection(tmp_path, monkeypatch, capsys):
@@ -150,13 +191,23 @@ def test_device_check_script_on_cpu(tmp_path):
     assert (tmp_path / "dev" / "data" / "cifar-n" / "CIFAR-10_human.pt").is_file()
     out = tmp_path / "out"
     env.update(OUT=str(out), PRESET="tiny", THROUGHPUT_PRESETS="tiny", THROUGHPUT_N="128",
-               THROUGHPUT_WORKERS="0", DEVICE="cpu", CELLS="ce__sym0.5__seed0",
-               RESULTS_DIR=str(tmp_path / "acc"), PYTHON=sys.executable)
+               THROUGHPUT_WORKERS="0", PROFILE_N="256", DEVICE="cpu", CELLS="ce__sym0.5__seed0",
+               RESULTS_DIR=str(tmp_path / "acc"), PYTHON=sys.executable, DEADLINE_S="900",
+               PAPER_RESERVE_S="1")
     subprocess.run(["bash", str(script)], env=env, check=True, capture_output=True, text=True)
     log = (out / "log.txt").read_text()
+    assert "0. a tiny ProMix run on CUDA" in log and "ABORT" not in log
     assert "1. CUDA tests" in log and "skipped" in log          # no CUDA here: skipped, not failed
-    assert json.loads((out / "throughput_gpu.json").read_text())["rows"][0]["model"] == "digits_net"
-    assert json.loads((out / "tiny_epoch_time.json").read_text())["projected_total_hours"] > 0
-    cell = json.loads((out / "accuracy_gpu" / "ce__sym0.5__seed0.json").read_text())
+    assert sorted(p.name for p in out.iterdir()) == ["cell_0.tar", "checks.tar", "log.txt"]
+    import tarfile
+    with tarfile.open(out / "checks.tar") as tar:
+        tar.extractall(tmp_path / "checks", filter="data")
+    checks = tmp_path / "checks" / "checks"
+    assert json.loads((checks / "throughput_gpu.json").read_text())["rows"][0]["model"] == "digits_net"
+    prof = json.loads((checks / "step_profile_tiny.json").read_text())
+    assert prof["images_per_s"] > 0 and set(prof["parts"]) >= {"promix/augment", "promix/backward"}
+    assert json.loads((checks / "tiny_epoch_time.json").read_text())["projected_total_hours"] > 0
+    with tarfile.open(out / "cell_0.tar") as tar:
+        cell = json.loads(tar.extractfile("accuracy_gpu/ce__sym0.5__seed0.json").read())
     assert cell["method"] == "ce" and cell["epochs"] == 30
     assert "[done] ce__sym0.5__seed0" in log and log.rstrip().endswith("done")

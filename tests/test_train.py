@@ -205,3 +205,165 @@ def test_progress_modes(tmp_path, capsys):
     with pytest.raises(ValueError, match="progress="):
         T.Trainer(tiny(epochs=3, warmup_epochs=2), tmp_path / "bad", progress="batches")
     assert not (tmp_path / "bad").exists()
+
+
+# ----------------------------------------------------------------------------- the ProMix step
+
+SYNC_OPS = ("aten::nonzero", "aten::_local_scalar_dense", "aten::item", "aten::masked_select")
+
+
+def step_inputs(trainer, epoch=1, n=64):
+    """A batch's index, weak and strong views (strong by the whole-batch path a GPU uses)."""
+    from promix_tutorial import augment
+    d = trainer.data
+    gen = T.epoch_generator(trainer.cfg, epoch, trainer.device)
+    idx = torch.arange(n, device=trainer.device)
+    x = d.x_train[idx]
+    x_w = d.normalize(augment.weak_augment(x, pad=d.pad, flip=d.flip, generator=gen),
+                      trainer.channels_last)
+    x_s = d.normalize(augment.strong_augment(x, pad=d.pad, flip=d.flip, generator=gen,
+                                             whole_batch=True), trainer.channels_last)
+    return idx, x_w, x_s, gen
+
+
+def test_promix_step_has_no_host_sync(tmp_path):
+    """No call in a ProMix step (LGA on, every loss term) that makes a host wait for a GPU:
+    no boolean-mask indexing (nonzero / masked_select), no .item() / int() / bool() of a tensor
+    (_local_scalar_dense). Counted with the profiler on the CPU; the same calls sync on CUDA."""
+    from torch.profiler import ProfilerActivity, profile
+    trainer = T.Trainer(tiny(epochs=4, warmup_epochs=1, lga_start=1), tmp_path, progress=False)
+    trainer.css = torch.rand(trainer.css.shape, generator=torch.Generator().manual_seed(0)) < 0.5
+    idx, x_w, x_s, gen = step_inputs(trainer)
+    acc = trainer.new_accumulator()
+    lam = T.epoch_mix_lambdas(trainer.cfg, 1, 1, 2)[0]
+    for phase in ("warmup", "promix"):
+        trainer.train_step(idx, x_w, x_s, phase, 1.0, 0.1, True, gen, acc, mix_lam=lam)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            trainer.train_step(idx, x_w, x_s, phase, 1.0, 0.1, True, gen, acc, mix_lam=lam)
+        syncs = {e.key: e.count for e in prof.key_averages() if e.key in SYNC_OPS}
+        assert syncs == {}, (phase, syncs)
+    assert int(acc["labeled"].sum()) > 0 and float(acc["loss_sums"]["unl"]) > 0
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_promix_step_has_no_host_sync_on_cuda(tmp_path):
+    """The same on a GPU, checked by CUDA itself: sync debug mode "error" raises on any call
+    that synchronises, for the augmentation and both phases of the step."""
+    from promix_tutorial import augment
+    trainer = T.Trainer(tiny(device="cuda", epochs=4, warmup_epochs=1, lga_start=1), tmp_path,
+                        progress=False)
+    idx, x_w, x_s, gen = step_inputs(trainer)
+    acc = trainer.new_accumulator()
+    lam = T.epoch_mix_lambdas(trainer.cfg, 1, 1, 2)[0]
+    for phase in ("warmup", "promix"):  # first call: allocations, cuDNN/cuBLAS handles
+        trainer.train_step(idx, x_w, x_s, phase, 1.0, 0.1, True, gen, acc, mix_lam=lam)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        augment.strong_augment(trainer.data.x_train[idx], pad=1, flip=False, generator=gen)
+        for phase in ("warmup", "promix"):
+            trainer.train_step(idx, x_w, x_s, phase, 1.0, 0.1, True, gen, acc, mix_lam=lam)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+
+
+def _rand_views(g, b=12, c=4):
+    r = lambda: torch.randn(b, c, generator=g)  # noqa: E731
+    return T.Views(T.Heads(r(), r()), T.Heads(r(), r())), T.Heads(r(), r())
+
+
+@pytest.mark.parametrize("primary_dml", [True, False])
+def test_promix_losses_follow_the_released_code(primary_dml):
+    """Every term recomputed from its formula with boolean indexing on small random tensors:
+    labeled terms DML(weak) + gamma (DML(strong) + DML(mix)) with the labeled prior on both
+    heads (plain CE on the primary head when primary_dml is False), unlabeled term on the
+    auxiliary head DML(weak) + gamma DML(strong) with the unlabeled prior."""
+    from promix_tutorial.debias import debiased_pseudo_labels
+    g = torch.Generator().manual_seed(0)
+    b, c, gamma, lam_u = 12, 4, 0.6, 0.07
+    out, mixed = _rand_views(g, b, c)
+    labeled = torch.rand(b, generator=g) < 0.5
+    targets = torch.randint(0, c, (b,), generator=g)
+    sel = T.Selection(labeled, targets, labeled, torch.zeros_like(labeled))
+    mix_t = torch.softmax(torch.randn(b, c, generator=g), 1)
+    mix_w = labeled[torch.randperm(b, generator=g)]
+    pi_l, pi_u = torch.softmax(torch.randn(c, generator=g), 0), torch.softmax(torch.randn(c, generator=g), 0)
+    pseudo = debiased_pseudo_labels(out.weak.primary, pi_u, 0.8, 0.5)
+    cfg = tiny(primary_dml=primary_dml)
+    terms = T.promix_losses(out, mixed, sel, mix_t, mix_w, pseudo, pi_l, pi_u, cfg, gamma, lam_u)
+
+    def ce(z, t, prior=None, a=0.0):  # Eq. 5 written out: CE of z + a log(prior)
+        z = z if prior is None else z + a * prior.log()
+        logp = z.log_softmax(1)
+        return -(logp.gather(1, t[:, None]).squeeze(1) if t.dim() == 1 else (t * logp).sum(1)).mean()
+
+    L, U, a = labeled, ~labeled, 0.8
+    a_h = a if primary_dml else 0.0
+    expect = {
+        "cls": ce(out.weak.primary[L], targets[L], pi_l, a_h),
+        "cr": ce(out.strong.primary[L], targets[L], pi_l, a_h),
+        "mix": ce(mixed.primary[mix_w], mix_t[mix_w], pi_l, a_h),
+        "aux_cls": ce(out.weak.aux[L], targets[L], pi_l, a),
+        "aux_cr": ce(out.strong.aux[L], targets[L], pi_l, a),
+        "aux_mix": ce(mixed.aux[mix_w], mix_t[mix_w], pi_l, a),
+        "unl": ce(out.weak.aux[U], pseudo[U], pi_u, a) + gamma * ce(out.strong.aux[U], pseudo[U], pi_u, a),
+    }
+    for k, v in expect.items():
+        assert torch.allclose(terms[k], v, atol=1e-5), k
+    total = (expect["cls"] + gamma * (expect["cr"] + expect["mix"]) + expect["aux_cls"]
+             + gamma * (expect["aux_cr"] + expect["aux_mix"]) + lam_u * expect["unl"])
+    assert torch.allclose(terms["total"], total, atol=1e-5)
+    # w/o CBR: the unlabeled term moves to the primary head; w/o DBR: alpha = 0 everywhere
+    no_cbr = T.promix_losses(out, mixed, sel, mix_t, mix_w, pseudo, pi_l, pi_u,
+                             tiny(ablation="no_cbr"), gamma, lam_u)
+    assert "aux_cls" not in no_cbr and torch.allclose(
+        no_cbr["unl"], ce(out.weak.primary[U], pseudo[U], pi_u, a)
+        + gamma * ce(out.strong.primary[U], pseudo[U], pi_u, a), atol=1e-5)
+    no_dbr = T.promix_losses(out, mixed, sel, mix_t, mix_w, pseudo, pi_l, pi_u,
+                             tiny(ablation="no_dbr"), gamma, lam_u)
+    assert torch.allclose(no_dbr["aux_cls"], ce(out.weak.aux[L], targets[L]), atol=1e-5)
+
+
+def test_lga_guess_is_the_own_prediction_debiased_with_the_labeled_prior():
+    g = torch.Generator().manual_seed(1)
+    views = [_rand_views(g, 16, 5)[0] for _ in range(2)]
+    pi_l = torch.softmax(3 * torch.randn(2, 5, generator=g), 1)
+    pi_u = torch.softmax(3 * torch.randn(2, 5, generator=g), 1)
+    own = T.lga_guess_logits(1, views, pi_l, pi_u, tiny())
+    assert torch.equal(own.argmax(1), (views[1].weak.primary - 0.8 * pi_l[1].log()).argmax(1))
+    ens = T.lga_guess_logits(1, views, pi_l, pi_u, tiny(lga_guess="ensemble"))
+    manual = sum((v.weak.primary - 0.8 * pi_u[j].log()).softmax(1) for j, v in enumerate(views))
+    assert torch.allclose(ens, manual, atol=1e-6)
+    with pytest.raises(ValueError, match="lga_guess"):
+        tiny(lga_guess="peer")
+
+
+def test_masked_mean_and_confidence_penalty():
+    v = torch.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    m = torch.tensor([True, False, True, False])
+    assert T.masked_mean(v, m).item() == 2.0
+    empty = T.masked_mean(v, torch.zeros(4, dtype=torch.bool))
+    assert empty.item() == 0.0 and empty.requires_grad
+    logits = torch.tensor([[2.0, -1.0, 0.5]])
+    p = torch.softmax(torch.tensor([[2.0, 1e-12, 0.5]]), 1)  # logits clamped at 1e-12 first
+    assert torch.allclose(T.confidence_penalty(logits), (p * p.log()).sum(), atol=1e-6)
+
+
+def test_warmup_penalty_weight_scales_the_penalty(tmp_path):
+    cfg = tiny(noise="pairflip:0.3", warmup_conf_penalty=True, warmup_penalty_weight=0.25)
+    trainer = T.Trainer(cfg, tmp_path, progress=False)
+    idx, x_w, _, _ = step_inputs(trainer)
+    terms = trainer._warmup_terms(x_w, trainer.data.y_noisy[idx])
+    assert torch.allclose(terms["total"], terms["ce"] + 0.25 * terms["penalty"])
+
+
+def test_compiled_networks_train_and_checkpoint_plainly(tmp_path, monkeypatch):
+    """TrainConfig.compile wires torch.compile into the step and the evaluation (checked with
+    the "eager" backend, seconds on a CPU); checkpoints keep the plain networks' keys."""
+    monkeypatch.setattr(T, "COMPILE_BACKEND", "eager")
+    hist = T.train(tiny(epochs=3, warmup_epochs=1, lga_start=2, compile=True), tmp_path,
+                   progress=False)
+    assert np.isfinite(hist.records[-1]["losses"]["total"])
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert not any(k.startswith("_orig_mod") for k in state["nets"][0])
