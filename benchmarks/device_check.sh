@@ -21,7 +21,8 @@
 #   timeout_s: DEADLINE_S + 60
 # Settings (environment): DEADLINE_S (450): the script's own time budget in seconds, cells and
 # the paper timing are scheduled to end inside it; PAPER_RESERVE_S (80); SKIP_CHECKS=1 skips
-# steps 1-3 (a second call for more cells); CELLS ("all"); PRESET (fast); THROUGHPUT_PRESETS
+# steps 1-3, SKIP_TINY=1 step 0, SKIP_PAPER=1 step 5 (a second call for more cells); CELLS ("all");
+# FIRST_GUESS ("4 1": expected minutes of a ProMix and a CE cell when step 2 did not run); PRESET (fast); THROUGHPUT_PRESETS
 # ("fast paper"); THROUGHPUT_N (8192); THROUGHPUT_WORKERS (16); PROFILE_N (12288); DEVICE (cuda);
 # RESULTS_DIR (benchmarks/results/accuracy_gpu); DEVICE_DATA (.device_data).
 # tests/test_benchmarks.py runs the whole script on a CPU with the tiny preset to check it
@@ -82,6 +83,9 @@ fi
 export PROMIX_CIFARN_DIR="$DEV/data/cifar-n"
 export PROMIX_SHARED_DIR="$DEV"
 
+if [ "${SKIP_TINY:-0}" = "1" ]; then
+  say "0. tiny CUDA run skipped (SKIP_TINY=1)"
+else
 say "0. a tiny ProMix run on CUDA"
 "$PY" -m pytest -q -p no:cacheprovider "tests/test_train.py::test_tiny_run_on_cuda" \
   > "$WORK/checks/tiny_cuda_run.txt" 2>&1
@@ -92,6 +96,7 @@ if [ "$RC" -ne 0 ]; then
   pack_checks
   say "ABORT: the tiny CUDA run failed; fix it before spending device time on the rest"
   exit 3
+fi
 fi
 
 if [ "${SKIP_CHECKS:-0}" != "1" ]; then
@@ -117,13 +122,24 @@ fi
 LEFT_MIN=$(awk "BEGIN { printf \"%.2f\", ($DEADLINE_S - $(elapsed) - $PAPER_RESERVE_S) / 60 }")
 say "4. accuracy cells (each starts only if expected to end within $LEFT_MIN min)"
 if awk "BEGIN { exit !($LEFT_MIN > 0) }"; then
+  # the history of the cell in progress, every 15 s: a call cut short still returns its epochs
+  ( while sleep 15; do
+      h=$(ls -t "$WORK"/runs/*/history.json 2>/dev/null | head -n 1)
+      [ -n "$h" ] && cp "$h" "$OUT/in_progress_history.json.part" \
+        && mv "$OUT/in_progress_history.json.part" "$OUT/in_progress_history.json"
+    done ) &
+  WATCH=$!
   "$PY" benchmarks/accuracy_gpu.py --cells ${CELLS:-all} --deadline-minutes "$LEFT_MIN" \
-    --guess-from "$WORK/checks/step_profile_$PRESET.json" \
+    --guess-from "$WORK/checks/step_profile_$PRESET.json" --first-guess-minutes ${FIRST_GUESS:-4 1} \
     --preset "$PRESET" --results "$RESULTS_DIR" --runs "$WORK/runs" --pack-to "$OUT" 2>&1 \
     | grep -v "^|\|^USDT\|gpuGetDeviceCount" | tee -a "$LOG"
+  kill "$WATCH" 2>/dev/null
+  rm -f "$OUT/in_progress_history.json"  # every finished cell is in its cell_K.tar
 fi
 
-if [ $(( DEADLINE_S - $(elapsed) )) -ge "$PAPER_RESERVE_S" ]; then
+if [ "${SKIP_PAPER:-0}" = "1" ]; then
+  say "5. paper-preset epoch time skipped (SKIP_PAPER=1)"
+elif [ $(( DEADLINE_S - $(elapsed) )) -ge "$PAPER_RESERVE_S" ]; then
   say "5. paper-preset epoch time"
   "$PY" benchmarks/accuracy_gpu.py --paper-epoch-time --preset "$PRESET" \
     --results "$WORK/checks" 2>&1 | grep -v "^USDT\|gpuGetDeviceCount" | tail -n 5 | tee -a "$LOG"

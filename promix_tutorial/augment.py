@@ -16,10 +16,11 @@ whole training step ahead of the device; tests/test_augment.py checks it with th
   term; optional here) on float batches.
 
 Where torchvision.transforms.v2 implements an op on batched tensors with per-batch (not
-per-sample) parameters, we use it for the parameter-free part: ``equalize`` and the blurred image
-of ``adjust_sharpness``. Per-sample magnitudes are blended by hand. ``autocontrast`` is our own
-(six lines): torchvision's assigns through a boolean mask (the profiler shows ``index_put_`` and
-``item`` in it), which makes the host wait for the GPU.
+per-sample) parameters, we use it for the parameter-free ``equalize``; per-sample magnitudes are
+blended by hand. ``autocontrast`` and the blurred image of the sharpness op (`smooth`) are our
+own, a few lines each: torchvision's assign through a boolean mask (the profiler shows
+``index_put_`` and ``item``) and copy a kernel from the host (CUDA's sync debug mode flagged it
+on an H100), both of which make the host wait for the GPU.
 Geometric ops (rotate, shear, translate) share one batched ``affine_grid``/``grid_sample``;
 their empty area is filled with grey (128), as FixMatch's RandAugment fills shear/translate.
 """
@@ -166,7 +167,7 @@ def apply_op(name: str, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     elif name == "Contrast":
         out = _blend(_grey(xf).mean((1, 2, 3), keepdim=True).expand_as(xf), xf, v)
     elif name == "Sharpness":
-        out = _blend(TF.adjust_sharpness(x, 0.0).float(), xf, v)
+        out = _blend(smooth(x).float(), xf, v)
     elif name in _GEOMETRIC:
         out = _affine(xf, _geometric_theta(name, v))
     else:
@@ -184,6 +185,21 @@ def autocontrast(x: torch.Tensor) -> torch.Tensor:
     flat = hi == lo
     inv_scale = torch.where(flat, 1.0, (hi - lo) * (1.0 / 255))
     return ((xf - torch.where(flat, 0.0, lo)) / inv_scale).clamp(0, 255).to(torch.uint8)
+
+
+def smooth(x: torch.Tensor) -> torch.Tensor:
+    """PIL's SMOOTH filter, the degenerate image of ``ImageEnhance.Sharpness`` (as torchvision's
+    ``adjust_sharpness(x, 0)``, with which tests/test_augment.py checks it): the 3 x 3 kernel
+    [[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13 inside, the border pixels kept. Our own because
+    torchvision builds its kernel with ``torch.tensor(list, device=...)``, a host-to-device copy
+    that CUDA's sync debug mode flags (seen on an H100, torchvision 0.26)."""
+    c = x.shape[1]
+    kernel = torch.full((c, 1, 3, 3), 1.0 / 13.0, device=x.device)
+    kernel[:, :, 1, 1] = 5.0 / 13.0
+    out = x.float()
+    inner = F.conv2d(out, kernel, groups=c).round()
+    return torch.cat([out[:, :, :1], torch.cat([out[:, :, 1:-1, :1], inner, out[:, :, 1:-1, -1:]],
+                                               dim=3), out[:, :, -1:]], dim=2).to(x.dtype)
 
 
 def _draw_ops(n: int, generator: torch.Generator, device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -157,6 +157,13 @@ def test_whole_batch_strong_view_has_no_host_sync(batch):
     assert sync_ops_in(lambda: A.rand_augment(batch, generator=gen(), whole_batch=False))
 
 
+def test_smooth_matches_torchvision(batch):
+    from torchvision.transforms.v2 import functional as TF
+    assert torch.equal(A.smooth(batch), TF.adjust_sharpness(batch, 0.0))
+    digits = batch[:, :1, :8, :8].contiguous()
+    assert torch.equal(A.smooth(digits), TF.adjust_sharpness(digits, 0.0))
+
+
 def test_autocontrast_matches_torchvision(batch):
     from torchvision.transforms.v2 import functional as TF
     flat = batch.clone()
