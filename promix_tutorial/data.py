@@ -258,7 +258,8 @@ class CifarNLabels:
     clean: np.ndarray
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The sha256 hex digest of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -294,7 +295,7 @@ def _find_cifar_n_file(file: str, path, root, download) -> Path:
             f"CIFAR-N label file {file} not found locally and the download from {url} failed "
             f"({type(e).__name__}: {e}). Download it by hand into {target.parent}, pass its "
             "path (--cifar-n PATH), or set PROMIX_CIFARN_DIR to the folder holding it.") from None
-    digest = _sha256(Path(tmp.name))
+    digest = sha256_file(Path(tmp.name))
     if digest != CIFAR_N_SHA256[file]:
         os.unlink(tmp.name)
         raise DataUnavailableError(f"downloaded {file} has SHA-256 {digest}, expected "

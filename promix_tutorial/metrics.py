@@ -5,6 +5,7 @@ Everything takes tensors on any device and returns plain Python numbers (JSON-re
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .debias import debias_logits
@@ -30,22 +31,62 @@ def _best_f1_of_ranking(order: torch.Tensor, is_clean: torch.Tensor) -> tuple[fl
     return float(f1[best]), best + 1
 
 
+# The grids on which every epoch records the baselines' F1, so that one forget rate / one
+# threshold can be tuned for a whole run afterwards (`once_tuned`), as the paper tuned them.
+FORGET_RATES = tuple(round(0.01 * i, 2) for i in range(100))          # 0.00 ... 0.99
+GMM_THRESHOLDS = tuple(round(0.01 * i, 2) for i in range(1, 100))     # 0.01 ... 0.99
+
+
+def _f1_from_counts(tp: torch.Tensor, selected: torch.Tensor, n_clean) -> list[float]:
+    f1 = 2 * tp / (selected + n_clean).clamp_min(1)
+    return [round(v, 4) for v in f1.tolist()]
+
+
 def tuned_small_loss(losses: torch.Tensor, is_clean: torch.Tensor) -> dict:
-    """Small-loss selection (Co-teaching/JoCoR) with its forget rate tuned for the best F1, as
-    the paper re-tunes it for Fig. 3. Returns ``{"f1", "forget_rate"}``."""
-    f1, k = _best_f1_of_ranking(torch.argsort(losses, stable=True), is_clean)
-    return {"f1": round(f1, 5), "forget_rate": round(1 - k / len(losses), 5)}
+    """Small-loss selection (Co-teaching/JoCoR) with its forget rate tuned for the best F1 of
+    this epoch (an oracle), and its F1 at every forget rate of `FORGET_RATES` (``f1_grid``, for
+    `once_tuned`). Returns ``{"f1", "forget_rate", "f1_grid"}``."""
+    order = torch.argsort(losses, stable=True)
+    f1, k = _best_f1_of_ranking(order, is_clean)
+    n = len(losses)
+    tp = torch.cat([torch.zeros(1, device=losses.device),
+                    torch.cumsum(is_clean[order].float(), 0)])
+    keep = torch.tensor([int(round((1 - r) * n, 9)) for r in FORGET_RATES], device=losses.device)
+    return {"f1": round(f1, 5), "forget_rate": round(1 - k / n, 5),
+            "f1_grid": _f1_from_counts(tp[keep], keep.float(), is_clean.sum())}
 
 
 def tuned_gmm(losses: torch.Tensor, is_clean: torch.Tensor, seed: int = 0) -> dict:
-    """DivideMix's GMM selection with its clean-probability threshold tuned for the best F1
-    (Fig. 3). Returns ``{"f1", "threshold", "f1_at_0.5"}``."""
+    """DivideMix's GMM selection with its clean-probability threshold tuned for the best F1 of
+    this epoch (an oracle), and its F1 at every threshold of `GMM_THRESHOLDS` (``f1_grid``,
+    selection ``prob > t`` as DivideMix). Returns ``{"f1", "threshold", "f1_at_0.5",
+    "f1_grid"}``."""
     prob = gmm_clean_probability(losses, seed=seed)
     order = torch.argsort(prob, descending=True, stable=True)
     f1, k = _best_f1_of_ranking(order, is_clean)
     f1_half = precision_recall_f1(prob > 0.5, is_clean)[2]  # DivideMix: prob > threshold
+    t = torch.tensor(GMM_THRESHOLDS, device=prob.device, dtype=prob.dtype).view(-1, 1)
+    sel = prob.view(1, -1) > t
+    tp = (sel & is_clean.view(1, -1)).sum(1).float()
     return {"f1": round(f1, 5), "threshold": round(float(prob[order[k - 1]]), 5),
-            "f1_at_0.5": round(f1_half, 5)}
+            "f1_at_0.5": round(f1_half, 5),
+            "f1_grid": _f1_from_counts(tp, sel.sum(1).float(), is_clean.sum())}
+
+
+def once_tuned(records: list[dict], baseline: str) -> tuple[float | None, np.ndarray]:
+    """One forget rate (``baseline="small_loss"``) or GMM threshold (``"gmm"``) for the whole
+    run: the grid value with the best mean F1 over the epochs where ProMix selects (all epochs
+    of a run without selection), as the paper tuned the baselines once per setting. Returns
+    (that value, its F1 per record, NaN where an epoch has no grid); (None, all NaN) for runs
+    recorded before the grids existed."""
+    grid = FORGET_RATES if baseline == "small_loss" else GMM_THRESHOLDS
+    rows = [r.get("baselines", {}).get(baseline, {}).get("f1_grid") for r in records]
+    chosen = [i for i, r in enumerate(records) if "selection" in r and rows[i]] or \
+             [i for i, row in enumerate(rows) if row]
+    if not chosen:
+        return None, np.full(len(records), np.nan)
+    best = int(np.argmax(np.mean([rows[i] for i in chosen], axis=0)))
+    return grid[best], np.array([row[best] if row else np.nan for row in rows])
 
 
 def pseudo_label_hits(logits: torch.Tensor, prior: torch.Tensor, alpha: float,

@@ -32,7 +32,6 @@ Make and ship one: ``python -m promix_tutorial.reference RUN_DIR NAME --command 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -43,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import PRESETS, TrainConfig, make_config
+from .data import sha256_file
 from .history import RunHistory, atomic_write, save_json, save_npz
 from .results import cell_name
 from .train import train_or_load
@@ -84,14 +84,6 @@ def _manifest(root: Path) -> dict:
 def available_references(root: str | os.PathLike | None = None) -> list[str]:
     """Names of the runs in the manifest (sorted; empty when there is none)."""
     return sorted(_manifest(Path(root) if root else reference_dir())["runs"])
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def config_differences(saved: dict, cfg: TrainConfig) -> dict:
@@ -173,7 +165,7 @@ def export_reference(run_dir: str | os.PathLike, name: str, *,
         for epoch in epochs:
             with np.load(src / f"samples_e{epoch:03d}.npz") as f:
                 save_npz(stage / f"samples_e{epoch:03d}.npz", **_reduce(dict(f), tuple(nets)))
-        files = [{"path": p.name, "bytes": p.stat().st_size, "sha256": _sha256(p)}
+        files = [{"path": p.name, "bytes": p.stat().st_size, "sha256": sha256_file(p)}
                  for p in sorted(stage.iterdir())]
         finished = os.path.getmtime(src / "history.json")
         entry = {
@@ -253,7 +245,7 @@ def load_reference(name: str, cfg: TrainConfig | None = None, *, verify: bool = 
             if not path.is_file():
                 raise ReferenceRunError(f"{path} is missing; export the run again or restore "
                                         "the file (e.g. git checkout).")
-            if _sha256(path) != f["sha256"]:
+            if sha256_file(path) != f["sha256"]:
                 raise ReferenceRunError(
                     f"{path} does not match the sha256 in {root / 'manifest.json'}: the file "
                     "was corrupted or edited. Restore it (e.g. git checkout) or export the run "

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -698,6 +699,9 @@ class Trainer:
                 d.y_noisy[acc["labeled"][0]], minlength=d.num_classes).tolist()
             rec["prior_l"] = [round(v, 6) for v in self.prior_l[0].tolist()]
             rec["prior_u"] = [round(v, 6) for v in self.prior_u[0].tolist()]
+            rec["warnings"] = self._empty_selection_warnings(epoch, acc)
+            for line in rec["warnings"]:
+                tqdm.write(f"warning: {line}", file=sys.stderr)
         if cfg.method == "promix":  # CSS for the next epoch, from this epoch's eval losses
             self.css = torch.stack([
                 class_wise_small_loss(l, d.y_noisy, d.num_classes, cfg.rho) for l in train_losses])
@@ -705,6 +709,22 @@ class Trainer:
         if epoch in cfg.record_epochs or epoch == cfg.epochs - 1:
             self._save_samples(epoch, train_logits, train_losses, acc)
         return rec
+
+    def _empty_selection_warnings(self, epoch: int, acc: dict) -> list[str]:
+        """One line per network whose labeled set stayed empty for the whole epoch (e.g. w/o
+        Base Selection, when MHCS finds no confident match): its labeled terms were zero and
+        only the unlabeled term trained it. Recorded in history.json and printed."""
+        cfg, out = self.cfg, []
+        for k, n in enumerate(acc["labeled"].sum(1).tolist()):
+            if n == 0:
+                why = ("CSS is off and " if not cfg.use_css else "") + (
+                    f"MHCS found no sample whose prediction matches its given label with "
+                    f"confidence >= tau = {cfg.tau}" if cfg.use_mhcs else "MHCS is off")
+                if cfg.use_lga and epoch >= cfg.lga_start:
+                    why += ", and LGA found no sample both networks agree on that confidently"
+                out.append(f"epoch {epoch + 1}: network {k + 1} had an empty labeled set ({why}); "
+                           "its labeled loss terms were zero, only the unlabeled term trained it.")
+        return out
 
     def _selection_records(self, acc: dict, is_clean) -> tuple[dict, list]:
         per_net = []

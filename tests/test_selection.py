@@ -344,3 +344,42 @@ def test_selection_on_cuda():
     assert gmm_clean_probability(torch.full((4,), 1.0, device=dev)).is_cuda
     assert precision_recall_f1(out, out) == (1.0, 1.0, 1.0)
     assert precision_recall_f1(out, out.cpu().numpy()) == (1.0, 1.0, 1.0)
+
+
+# ----------------------------------------------------------------------------- Fig. 3 baselines
+
+def _noisy_losses(n=2000, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    clean = torch.rand(n, generator=g) < 0.4
+    losses = torch.where(clean, torch.rand(n, generator=g), 0.6 + torch.rand(n, generator=g))
+    return losses, clean
+
+
+def test_baseline_f1_grids_match_the_selectors():
+    """Every grid entry is the F1 of the selector run at that forget rate / threshold."""
+    from promix_tutorial.metrics import FORGET_RATES, GMM_THRESHOLDS, tuned_gmm, tuned_small_loss
+    losses, clean = _noisy_losses()
+    sl = tuned_small_loss(losses, clean)
+    for i in (0, 17, 60, 99):
+        want = precision_recall_f1(small_loss_selection(losses, FORGET_RATES[i]), clean)[2]
+        assert sl["f1_grid"][i] == pytest.approx(want, abs=1e-4)
+    assert max(sl["f1_grid"]) <= sl["f1"] + 1e-4  # the per-epoch oracle is at least as good
+    gm = tuned_gmm(losses, clean)
+    for i in (0, 49, 98):
+        want = precision_recall_f1(gmm_selection(losses, GMM_THRESHOLDS[i]), clean)[2]
+        assert gm["f1_grid"][i] == pytest.approx(want, abs=1e-4)
+    assert gm["f1_grid"][GMM_THRESHOLDS.index(0.5)] == pytest.approx(gm["f1_at_0.5"], abs=1e-4)
+
+
+def test_once_tuned_picks_one_value_for_the_run():
+    from promix_tutorial.metrics import FORGET_RATES, once_tuned
+    grid_a = [0.1] * 100
+    grid_a[30] = 0.9                     # best in epoch 1 only
+    grid_b = [0.5] * 100
+    grid_b[70] = 0.8                     # best mean over the selecting epochs: 70
+    records = [{"baselines": {"small_loss": {"f1_grid": grid_a}}},   # warm-up: not counted
+               {"selection": {}, "baselines": {"small_loss": {"f1_grid": grid_b}}},
+               {"selection": {}, "baselines": {"small_loss": {"f1_grid": grid_b}}}]
+    value, series = once_tuned(records, "small_loss")
+    assert value == FORGET_RATES[70] and series.tolist() == [0.1, 0.8, 0.8]
+    assert once_tuned([{"baselines": {}}], "gmm")[0] is None

@@ -186,6 +186,10 @@ def test_figures_draw_from_real_runs(full_runs):
     promix_f1 = ax.lines[0].get_ydata()
     assert np.isnan(promix_f1[0]) and np.nanmin(promix_f1) > 0.5  # no selection in warm-up
     assert np.nanmax(ax.lines[1].get_ydata()) <= 1
+    labels = [line.get_label() for line in ax.lines]
+    assert any("tuned once" in t and "threshold" in t for t in labels)       # GMM, once per run
+    assert any("tuned once" in t and "forget rate" in t for t in labels)     # small-loss
+    assert any("tuned every epoch" in t for t in labels)                     # the oracles
     ax = plots.plot_pseudo_label_accuracy({"ProMix": promix})
     assert np.nanmax(ax.lines[0].get_ydata()) > 0.5
     fig = plots.plot_training_curves({"ProMix": promix, "CE": ce})
@@ -367,3 +371,16 @@ def test_compiled_networks_train_and_checkpoint_plainly(tmp_path, monkeypatch):
     assert np.isfinite(hist.records[-1]["losses"]["total"])
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert not any(k.startswith("_orig_mod") for k in state["nets"][0])
+
+
+def test_an_empty_labeled_set_is_warned_and_recorded(tmp_path, capsys):
+    """w/o Base Selection with tau = 1: MHCS can select nothing, so each ProMix epoch prints one
+    warning line per network and records it in history.json."""
+    hist = T.train(tiny(ablation="no_base_selection", tau=1.0, epochs=4, warmup_epochs=2),
+                   tmp_path, progress=False)
+    err = capsys.readouterr().err
+    assert err.count("warning: epoch 3: network") == 2 and "empty labeled set" in err
+    assert "tau = 1.0" in err and "CSS is off" in err
+    assert len(hist.records[-1]["warnings"]) == 2 and hist.records[0].get("warnings") is None
+    ok = T.train(tiny(epochs=4, warmup_epochs=2), tmp_path / "ok", progress=False)
+    assert ok.records[-1]["warnings"] == []
