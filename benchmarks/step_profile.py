@@ -16,7 +16,7 @@ samples marked CSS-selected so every loss term runs, as benchmarks/throughput.py
 Writes JSON with ``--out``; prints a short table.
 
 Usage: python benchmarks/step_profile.py [--preset fast] [--n 12288] [--device auto]
-           [--compile] [--out step_profile.json]
+           [--compile] [--set FIELD=VALUE ...] [--out step_profile.json]
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ import warnings
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from promix_tutorial.cli import _parse_set
 from promix_tutorial.train import epoch_generator
 from throughput import make_trainer
 
@@ -118,10 +119,13 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=2, help="timed epochs")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--compile", action="store_true", help="TrainConfig.compile=True")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="override a TrainConfig field, as promix train --set (repeatable)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        tr = make_trainer(args.preset, args.n, args.device, tmp, compile=args.compile)
+        tr = make_trainer(args.preset, args.n, args.device, tmp, compile=args.compile,
+                          **_parse_set(args.set))
         t_first = timed(tr, lambda: epoch(tr, 0))  # untimed in the figures: warm-up
         secs = [timed(tr, lambda e=e: epoch(tr, e)) for e in (1, 2)[:args.epochs]]
         aug = timed(tr, lambda: augment_only(tr, 1))
@@ -130,7 +134,8 @@ def main(argv=None) -> int:
         prof, top = profile_parts(tr)
         sync = cuda_sync_warnings(tr) if tr.device.type == "cuda" else None
         rec = {
-            "preset": args.preset, "model": tr.cfg.model, "batch_size": tr.cfg.batch_size,
+            "preset": args.preset, "overrides": args.set, "model": tr.cfg.model,
+            "batch_size": tr.cfg.batch_size,
             "n_images": n_img, "networks": len(tr.nets), "compile": args.compile,
             "first_epoch_s": round(t_first, 3), "epoch_s": [round(s, 3) for s in secs],
             "images_per_s": round(n_img / step_s, 1),

@@ -8,7 +8,8 @@ A run folder holds
 - ``samples_eNNN.npz`` per-sample arrays of chosen epochs (losses, float16 probabilities, masks),
                        what the notebooks' widgets recompute from.
 Every file is written atomically (a temporary file in the same folder, then ``os.replace``), so an
-interrupted run never leaves a half-written file and loses at most the epoch in progress.
+interrupted run never leaves a half-written file and loses at most the epoch in progress. Files get
+the permissions the user's umask gives (0644 with the usual 022), so an instructor can share runs.
 """
 from __future__ import annotations
 
@@ -31,12 +32,20 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; keep the user's umask instead
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+def _umask() -> int:
+    """The process's umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def save_json(path, obj) -> Path:

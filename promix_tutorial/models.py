@@ -1,7 +1,9 @@
 """Networks. Each returns ``(logits, aux_logits)``: the primary head h and the auxiliary pseudo
 head h_AP on one shared backbone (RECIPE "Networks"; the CBR of the paper, Sec. 3.2).
 
-- ``preact_resnet18``: PreAct ResNet-18, the paper's network for CIFAR (DivideMix's version:
+- ``resnet18``: the CIFAR ResNet-18 the authors' released code trains (3x3 stem, no max-pool,
+  four stages of two post-activation basic blocks, 512 features): the ``paper`` preset's.
+- ``preact_resnet18``: PreAct ResNet-18, the network the paper's text names (DivideMix's version:
   3x3 stem, four stages of two pre-activation basic blocks, 512 features).
 - ``fast_cnn``: a small airbench-style CNN (conv -> max-pool -> BN -> GELU blocks, global max
   pool, no residuals) for the ``fast`` and ``cpu`` presets.
@@ -13,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-MODEL_NAMES = ("preact_resnet18", "fast_cnn", "digits_net")
+MODEL_NAMES = ("resnet18", "preact_resnet18", "fast_cnn", "digits_net")
 
 
 class TwoHeads(nn.Module):
@@ -26,6 +28,49 @@ class TwoHeads(nn.Module):
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.primary(z), self.aux(z)
+
+
+# ----------------------------------------------------------------------------- ResNet-18
+
+class BasicBlock(nn.Module):
+    """conv-BN-ReLU-conv-BN plus the (projected) input, then ReLU (He et al. 2016a)."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                       nn.BatchNorm2d(cout))
+                         if stride != 1 or cin != cout else nn.Identity())
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class ResNet18(nn.Module):
+    """The CIFAR ResNet-18 of the authors' released code with the two heads: a 3x3 stem
+    (conv-BN-ReLU, no max-pool), stages of (64, 128, 256, 512) channels with two basic blocks
+    each, global average pooling."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False),
+                                  nn.BatchNorm2d(64), nn.ReLU())
+        layers, cin = [], 64
+        for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            layers += [BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)]
+            cin = cout
+        self.layers = nn.Sequential(*layers)
+        self.heads = TwoHeads(512, num_classes)
+
+    def features(self, x):
+        return F.adaptive_avg_pool2d(self.layers(self.stem(x)), 1).flatten(1)
+
+    def forward(self, x):
+        return self.heads(self.features(x))
 
 
 # ----------------------------------------------------------------------------- PreAct ResNet-18
@@ -132,6 +177,8 @@ class DigitsNet(nn.Module):
 
 def build_model(name: str, num_classes: int, in_channels: int = 3, **kwargs) -> nn.Module:
     """A network of `MODEL_NAMES` by name; ``kwargs`` go to its constructor (e.g. ``widths``)."""
+    if name == "resnet18":
+        return ResNet18(num_classes, in_channels, **kwargs)
     if name == "preact_resnet18":
         return PreActResNet18(num_classes, in_channels, **kwargs)
     if name == "fast_cnn":

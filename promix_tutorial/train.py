@@ -10,10 +10,10 @@ selection.py and debias.py):
      epoch) | MHCS (Eq. 3) | in the late phase LGA (Eq. 8) with the peer, whose guessed label
      is the argmax of network k's prediction debiased with its labeled prior (`lga_guess_logits`);
      the unlabeled set U is the rest of the batch;
-   - `mix_labeled`: mixup inside the labeled set (and FMix with ``cfg.fmix``);
+   - `mix_labeled`: mixup inside the labeled set (and FMix with ``cfg.fmix``), for each head;
    - the sharpened debiased pseudo-labels (Eq. 6, unlabeled prior) from the primary head;
-   - `promix_losses` (Eq. 5 and 9): on both heads DML(weak) + gamma (DML(strong) + DML(mixed))
-     with the labeled prior; on the auxiliary head lambda_u (DML(weak) + gamma DML(strong)) on U
+   - `promix_losses` (Eq. 5 and 9): on both heads DML(weak) + gamma (DML(strong) + DML(mixup)
+     [+ DML(FMix)]) with the labeled prior; on the auxiliary head lambda_u (DML(weak) + gamma DML(strong)) on U
      against the pseudo-labels with the unlabeled prior;
    - `Trainer._update_priors` (Eq. 7), labeled and unlabeled separately, and
      `Trainer._record_step` for the epoch's metrics;
@@ -222,11 +222,9 @@ def heads(net, x: torch.Tensor) -> Heads:
 
 
 def forward_views(net, x_w: torch.Tensor, x_s: torch.Tensor) -> Views:
-    """Both views through ``net`` in one pass of 2B images (one BatchNorm batch, as the
-    released code does)."""
-    b = len(x_w)
-    out = heads(net, torch.cat([x_w, x_s]))
-    return Views(Heads(out.primary[:b], out.aux[:b]), Heads(out.primary[b:], out.aux[b:]))
+    """Both views through ``net``, one forward pass each (so each has its own BatchNorm batch
+    statistics, as in the released code, Train_promix.py lines 134-137 at commit 40d8378)."""
+    return Views(heads(net, x_w), heads(net, x_s))
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -278,82 +276,116 @@ def lga_guess_logits(k: int, views: list[Views], prior_l: torch.Tensor, prior_u:
                for j, v in enumerate(views))
 
 
-def mix_labeled(net, x_w: torch.Tensor, sel: Selection, num_classes: int,
-                lam: tuple[float, float], cfg: TrainConfig, gen: torch.Generator,
-                channels_last: bool) -> tuple[Heads, torch.Tensor, torch.Tensor]:
-    """Mixup inside the labeled set (RECIPE: lambda ~ Beta(4, 4), max(lambda, 1 - lambda)) and,
-    with ``cfg.fmix``, the released code's FMix term; ``lam`` = (mixup, FMix) coefficients.
+class MixTerm(NamedTuple):
+    """One mixing loss term's inputs: the logits of the head it trains on mixed labeled inputs,
+    their soft targets, and which rows count (the pairs of unlabeled samples do not)."""
 
-    Static shapes (`augment.labeled_pairs`): all B pairs go through the network, the pairs of
-    unlabeled samples with zero weight. Returns (heads of the mixed inputs, their soft targets,
-    their bool weights). One difference from forwarding only the labeled pairs: BatchNorm's batch
-    statistics of this pass include the unlabeled pairs (natural images mixed alike)."""
+    logits: torch.Tensor    # (B, C)
+    targets: torch.Tensor   # (B, C)
+    weight: torch.Tensor    # bool (B,)
+
+
+def mix_labeled(net, x_w: torch.Tensor, sel: Selection, num_classes: int, lam,
+                cfg: TrainConfig, gen: torch.Generator,
+                channels_last: bool) -> dict[str, MixTerm]:
+    """The mixing terms of one network's step: mixup inside the labeled set (RECIPE: lambda ~
+    Beta(4, 4), max(lambda, 1 - lambda)) and, with ``cfg.fmix``, the released code's FMix term
+    (its own pairs, lambda ~ Beta(1, 1)); ``lam`` = (mixup, FMix, aux mixup, aux FMix).
+
+    Returns {"mix", "fmix"} for the primary head and {"aux_mix", "aux_fmix"} for the auxiliary
+    head (only the names that are on). With ``cfg.mix_per_head`` (the released code) each head
+    gets its own draw and its own forward pass; otherwise the auxiliary terms read the auxiliary
+    head of the primary's passes (one pass per term fewer). Static shapes
+    (`augment.labeled_pairs`): all B pairs go through the network, the pairs of unlabeled samples
+    with zero weight, so BatchNorm's statistics of a mixed pass include those pairs too."""
     onehot = (sel.targets[:, None] == torch.arange(num_classes, device=x_w.device)).float()
-    first, second, valid = augment.labeled_pairs(sel.labeled, gen)
-    x_mix, y_mix = augment.mix_pairs(x_w, onehot, first, second, lam[0])
-    weight = valid
-    if cfg.fmix:
-        x_fm, y_fm = augment.fmix_pairs(x_w, onehot, first, second, lam[1], generator=gen)
-        x_mix, y_mix = torch.cat([x_mix, x_fm]), torch.cat([y_mix, y_fm])
-        weight = torch.cat([valid, valid])
-    if channels_last:
-        x_mix = x_mix.contiguous(memory_format=torch.channels_last)
-    return heads(net, x_mix), y_mix, weight
+
+    def mixed(kind: str, coef: float) -> tuple[Heads, torch.Tensor, torch.Tensor]:
+        first, second, valid = augment.labeled_pairs(sel.labeled, gen)
+        if kind == "mix":
+            x, y = augment.mix_pairs(x_w, onehot, first, second, coef)
+        else:
+            x, y = augment.fmix_pairs(x_w, onehot, first, second, coef, generator=gen)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return heads(net, x), y, valid
+
+    kinds = ("mix", "fmix") if cfg.fmix else ("mix",)
+    terms = {}
+    for i, kind in enumerate(kinds):
+        out, y, valid = mixed(kind, lam[i])
+        terms[kind] = MixTerm(out.primary, y, valid)
+        if cfg.use_cbr and not cfg.mix_per_head:
+            terms["aux_" + kind] = MixTerm(out.aux, y, valid)
+    if cfg.use_cbr and cfg.mix_per_head:
+        for i, kind in enumerate(kinds):
+            out, y, valid = mixed(kind, lam[2 + i])
+            terms["aux_" + kind] = MixTerm(out.aux, y, valid)
+    return terms
 
 
-def promix_losses(out: Views, mixed: Heads, sel: Selection, mix_targets: torch.Tensor,
-                  mix_weight: torch.Tensor, pseudo: torch.Tensor, prior_l: torch.Tensor,
-                  prior_u: torch.Tensor, cfg: TrainConfig, gamma: float,
+def promix_losses(out: Views, mixed: dict[str, MixTerm], sel: Selection, pseudo: torch.Tensor,
+                  prior_l: torch.Tensor, prior_u: torch.Tensor, cfg: TrainConfig, gamma: float,
                   lam_u: float) -> dict[str, torch.Tensor]:
     """The loss terms of one network on one batch, as the released code computes them (Eq. 5
     and 9; RECIPE "Debiased training" and "Corrections").
 
     Labeled set L (``sel.labeled``, targets ``sel.targets``), on each head:
-    ``L_cls + gamma * (L_cr + L_mix)`` = DML(weak) + gamma * (DML(strong) + DML(mixed)), every
-    DML (Eq. 5) with the LABELED prior pi_l. The primary head uses plain CE instead when
-    ``cfg.primary_dml`` is False (the paper's text). Unlabeled set U = not L, on the auxiliary
-    head (on the primary head when CBR is off): ``lambda_u * (DML(weak) + gamma * DML(strong))``
-    against the sharpened debiased pseudo-labels ``pseudo`` (Eq. 6), with the UNLABELED prior
-    pi_u. Every mean is a masked mean over the batch (`masked_mean`). Returns the named terms
-    and their weighted sum ``total``.
+    ``L_cls + gamma * (L_cr + L_mix [+ L_fmix])`` = DML(weak) + gamma * (DML(strong) +
+    DML(mixup) [+ DML(FMix)]) (`mix_labeled`), every DML (Eq. 5) with the LABELED prior pi_l.
+    The primary head uses plain CE instead when ``cfg.primary_dml`` is False (the paper's text).
+    Unlabeled set U = not L, on the auxiliary head (on the primary head when CBR is off):
+    ``lambda_u * (DML(weak) + gamma * DML(strong))`` against the sharpened debiased pseudo-labels
+    ``pseudo`` (Eq. 6), with the UNLABELED prior pi_u. Every mean is a masked mean over the batch
+    (`masked_mean`). Returns the named terms and their weighted sum ``total``.
     """
     a = cfg.effective_alpha
     L, t = sel.labeled, sel.targets
 
-    def labeled_terms(weak, strong, mix, alpha):
-        return (masked_mean(debiased_margin_loss(weak, t, prior_l, alpha, "none"), L),
-                masked_mean(debiased_margin_loss(strong, t, prior_l, alpha, "none"), L),
-                masked_mean(debiased_margin_loss(mix, mix_targets, prior_l, alpha, "none"),
-                            mix_weight))
+    def dml(logits, targets, prior, alpha, mask):
+        return masked_mean(debiased_margin_loss(logits, targets, prior, alpha, "none"), mask)
 
-    terms = dict(zip(("cls", "cr", "mix"), labeled_terms(
-        out.weak.primary, out.strong.primary, mixed.primary, a if cfg.primary_dml else 0.0)))
-    total = terms["cls"] + gamma * (terms["cr"] + terms["mix"])
+    def head_terms(prefix: str, weak, strong, alpha) -> dict:
+        terms = {prefix + "cls": dml(weak, t, prior_l, alpha, L),
+                 prefix + "cr": dml(strong, t, prior_l, alpha, L)}
+        for kind in ("mix", "fmix"):
+            m = mixed.get(prefix + kind)
+            if m is not None:
+                terms[prefix + kind] = dml(m.logits, m.targets, prior_l, alpha, m.weight)
+        return terms
+
+    def head_total(terms: dict, prefix: str):
+        consistency = sum(v for k, v in terms.items()
+                          if k.startswith(prefix) and k[len(prefix):] in ("cr", "mix", "fmix"))
+        return terms[prefix + "cls"] + gamma * consistency
+
+    terms = head_terms("", out.weak.primary, out.strong.primary, a if cfg.primary_dml else 0.0)
+    total = head_total(terms, "")
     if cfg.use_cbr:  # auxiliary pseudo head: the same labeled terms
-        terms.update(zip(("aux_cls", "aux_cr", "aux_mix"), labeled_terms(
-            out.weak.aux, out.strong.aux, mixed.aux, a)))
-        total = total + terms["aux_cls"] + gamma * (terms["aux_cr"] + terms["aux_mix"])
+        terms.update(head_terms("aux_", out.weak.aux, out.strong.aux, a))
+        total = total + head_total(terms, "aux_")
         u_heads = Heads(out.weak.aux, out.strong.aux)
     else:  # w/o CBR: the pseudo-labels are consumed by the head that produced them
         u_heads = Heads(out.weak.primary, out.strong.primary)
     if lam_u > 0:
         U = ~L
-        u_weak, u_strong = (masked_mean(debiased_margin_loss(z, pseudo, prior_u, a, "none"), U)
-                            for z in u_heads)
-        terms["unl"] = u_weak + gamma * u_strong
+        terms["unl"] = (dml(u_heads.primary, pseudo, prior_u, a, U)
+                        + gamma * dml(u_heads.aux, pseudo, prior_u, a, U))
         total = total + lam_u * terms["unl"]
     terms["total"] = total
     return terms
 
 
 def epoch_mix_lambdas(cfg: TrainConfig, epoch: int, n_batches: int, n_nets: int) -> np.ndarray:
-    """(n_batches, n_nets, 2) coefficients for the epoch, drawn on the host at its start so no
-    step waits for the GPU: [..., 0] mixup's lambda ~ Beta(mixup_alpha, mixup_alpha),
-    max(lambda, 1 - lambda); [..., 1] FMix's lambda ~ Beta(1, 1) (the released code's FMix)."""
-    n = n_batches * n_nets
-    mix = augment.mix_lambdas(cfg.mixup_alpha, n, [cfg.seed, epoch, 0])
-    fm = np.random.default_rng([cfg.seed, epoch, 1]).beta(1.0, 1.0, size=n)
-    return np.stack([mix, fm], axis=-1).reshape(n_batches, n_nets, 2)
+    """(n_batches, n_nets, 4) coefficients for the epoch, drawn on the host at its start so no
+    step waits for the GPU: [..., 0] and [..., 2] mixup's lambda ~ Beta(mixup_alpha,
+    mixup_alpha), max(lambda, 1 - lambda), for the primary and the auxiliary head; [..., 1] and
+    [..., 3] FMix's lambda ~ Beta(1, 1) (the released code's FMix) likewise (`mix_labeled`)."""
+    n = n_batches * n_nets * 2
+    mix = augment.mix_lambdas(cfg.mixup_alpha, n, [cfg.seed, epoch, 0]).reshape(-1, 2)
+    fm = np.random.default_rng([cfg.seed, epoch, 1]).beta(1.0, 1.0, size=n).reshape(-1, 2)
+    lam = np.stack([mix[:, 0], fm[:, 0], mix[:, 1], fm[:, 1]], axis=-1)
+    return lam.reshape(n_batches, n_nets, 4)
 
 
 # ----------------------------------------------------------------------------- the trainer
@@ -566,7 +598,7 @@ class Trainer:
     def train_step(self, idx, x_w, x_s, phase, gamma, lam_u, lga_on, gen, acc,
                    mix_lam=None) -> None:
         """One optimisation step on the batch ``idx`` given its normalised weak (and, in the
-        ProMix phase, strong) views; fills ``acc``. ``mix_lam``: (networks, 2) mixup/FMix
+        ProMix phase, strong) views; fills ``acc``. ``mix_lam``: (networks, 4) mixup/FMix
         coefficients (`epoch_mix_lambdas`; drawn here when None). Nothing in it waits for the
         GPU (tests/test_train.py checks it). benchmarks/throughput.py feeds it from a
         DataLoader too."""
@@ -621,13 +653,12 @@ class Trainer:
                      if lga_on else None)
             sel = select_labeled(self.css[k, idx], probs[k], probs[1 - k], y, guess, cfg,
                                  lga_on)
-            mixed, mix_targets, mix_weight = mix_labeled(
-                model, x_w, sel, self.data.num_classes, mix_lam[k], cfg, gen,
-                self.channels_last)
+            mixed = mix_labeled(model, x_w, sel, self.data.num_classes, mix_lam[k], cfg, gen,
+                                self.channels_last)
             pseudo = debiased_pseudo_labels(views[k].weak.primary, self.prior_u[k],
                                             cfg.effective_alpha, cfg.temperature)
-            t = promix_losses(views[k], mixed, sel, mix_targets, mix_weight, pseudo,
-                              self.prior_l[k], self.prior_u[k], cfg, gamma, lam_u)
+            t = promix_losses(views[k], mixed, sel, pseudo, self.prior_l[k], self.prior_u[k],
+                              cfg, gamma, lam_u)
             total = total + t.pop("total")
             for name, v in t.items():
                 terms[name] = terms.get(name, 0.0) + v

@@ -57,7 +57,7 @@ def test_presets_and_profiles():
     paper = make_config("paper", "cifar100", "sym:0.5")
     assert (paper.epochs, paper.batch_size, paper.lr, paper.tau, paper.alpha, paper.warmup_epochs,
             paper.model, paper.prior_momentum) == (600, 256, 0.05, 0.95, 0.5, 30,
-                                                   "preact_resnet18", 0.9999)
+                                                   "resnet18", 0.9999)
     assert make_config("paper", "cifar10", "asym:0.4").warmup_conf_penalty
     assert profile_config("ci").dataset == "digits" and profile_config("cpu").n_train == 5000
     with pytest.raises(ValueError, match="profile"):

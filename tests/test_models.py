@@ -6,6 +6,7 @@ from promix_tutorial.models import MODEL_NAMES, build_model, count_parameters
 
 
 @pytest.mark.parametrize("name,shape,kw", [
+    ("resnet18", (2, 3, 32, 32), {}),
     ("preact_resnet18", (2, 3, 32, 32), {}),
     ("fast_cnn", (2, 3, 32, 32), {}),
     ("fast_cnn", (2, 3, 32, 32), {"widths": (32, 64, 128)}),
@@ -28,11 +29,12 @@ def test_heads_share_the_backbone():
 
 def test_parameter_counts():
     assert 11_000_000 < count_parameters(build_model("preact_resnet18", 10)) < 11_300_000
+    assert 11_100_000 < count_parameters(build_model("resnet18", 10)) < 11_300_000
     assert count_parameters(build_model("fast_cnn", 10, widths=(32, 64, 128))) < 400_000
 
 
 def test_bad_names_and_widths():
-    assert set(MODEL_NAMES) == {"preact_resnet18", "fast_cnn", "digits_net"}
+    assert set(MODEL_NAMES) == {"resnet18", "preact_resnet18", "fast_cnn", "digits_net"}
     with pytest.raises(ValueError, match="unknown model"):
         build_model("resnet50", 10)
     with pytest.raises(ValueError, match="widths"):

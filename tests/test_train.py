@@ -280,53 +280,81 @@ def _rand_views(g, b=12, c=4):
 @pytest.mark.parametrize("primary_dml", [True, False])
 def test_promix_losses_follow_the_released_code(primary_dml):
     """Every term recomputed from its formula with boolean indexing on small random tensors:
-    labeled terms DML(weak) + gamma (DML(strong) + DML(mix)) with the labeled prior on both
-    heads (plain CE on the primary head when primary_dml is False), unlabeled term on the
-    auxiliary head DML(weak) + gamma DML(strong) with the unlabeled prior."""
+    labeled terms DML(weak) + gamma (DML(strong) + DML(mixup) + DML(FMix)) with the labeled
+    prior on both heads (plain CE on the primary head when primary_dml is False), unlabeled term
+    on the auxiliary head DML(weak) + gamma DML(strong) with the unlabeled prior."""
     from promix_tutorial.debias import debiased_pseudo_labels
     g = torch.Generator().manual_seed(0)
     b, c, gamma, lam_u = 12, 4, 0.6, 0.07
-    out, mixed = _rand_views(g, b, c)
+    out, _ = _rand_views(g, b, c)
     labeled = torch.rand(b, generator=g) < 0.5
     targets = torch.randint(0, c, (b,), generator=g)
     sel = T.Selection(labeled, targets, labeled, torch.zeros_like(labeled))
-    mix_t = torch.softmax(torch.randn(b, c, generator=g), 1)
-    mix_w = labeled[torch.randperm(b, generator=g)]
+    mixed = {name: T.MixTerm(torch.randn(b, c, generator=g),
+                             torch.softmax(torch.randn(b, c, generator=g), 1),
+                             labeled[torch.randperm(b, generator=g)])
+             for name in ("mix", "fmix", "aux_mix", "aux_fmix")}
     pi_l, pi_u = torch.softmax(torch.randn(c, generator=g), 0), torch.softmax(torch.randn(c, generator=g), 0)
     pseudo = debiased_pseudo_labels(out.weak.primary, pi_u, 0.8, 0.5)
-    cfg = tiny(primary_dml=primary_dml)
-    terms = T.promix_losses(out, mixed, sel, mix_t, mix_w, pseudo, pi_l, pi_u, cfg, gamma, lam_u)
+    cfg = tiny(primary_dml=primary_dml, fmix=True)
+    terms = T.promix_losses(out, mixed, sel, pseudo, pi_l, pi_u, cfg, gamma, lam_u)
 
     def ce(z, t, prior=None, a=0.0):  # Eq. 5 written out: CE of z + a log(prior)
         z = z if prior is None else z + a * prior.log()
         logp = z.log_softmax(1)
         return -(logp.gather(1, t[:, None]).squeeze(1) if t.dim() == 1 else (t * logp).sum(1)).mean()
 
+    def mix_ce(name, a):
+        m = mixed[name]
+        return ce(m.logits[m.weight], m.targets[m.weight], pi_l, a)
+
     L, U, a = labeled, ~labeled, 0.8
     a_h = a if primary_dml else 0.0
     expect = {
         "cls": ce(out.weak.primary[L], targets[L], pi_l, a_h),
         "cr": ce(out.strong.primary[L], targets[L], pi_l, a_h),
-        "mix": ce(mixed.primary[mix_w], mix_t[mix_w], pi_l, a_h),
+        "mix": mix_ce("mix", a_h), "fmix": mix_ce("fmix", a_h),
         "aux_cls": ce(out.weak.aux[L], targets[L], pi_l, a),
         "aux_cr": ce(out.strong.aux[L], targets[L], pi_l, a),
-        "aux_mix": ce(mixed.aux[mix_w], mix_t[mix_w], pi_l, a),
+        "aux_mix": mix_ce("aux_mix", a), "aux_fmix": mix_ce("aux_fmix", a),
         "unl": ce(out.weak.aux[U], pseudo[U], pi_u, a) + gamma * ce(out.strong.aux[U], pseudo[U], pi_u, a),
     }
     for k, v in expect.items():
         assert torch.allclose(terms[k], v, atol=1e-5), k
-    total = (expect["cls"] + gamma * (expect["cr"] + expect["mix"]) + expect["aux_cls"]
-             + gamma * (expect["aux_cr"] + expect["aux_mix"]) + lam_u * expect["unl"])
+    total = (expect["cls"] + gamma * (expect["cr"] + expect["mix"] + expect["fmix"])
+             + expect["aux_cls"] + gamma * (expect["aux_cr"] + expect["aux_mix"] + expect["aux_fmix"])
+             + lam_u * expect["unl"])
     assert torch.allclose(terms["total"], total, atol=1e-5)
     # w/o CBR: the unlabeled term moves to the primary head; w/o DBR: alpha = 0 everywhere
-    no_cbr = T.promix_losses(out, mixed, sel, mix_t, mix_w, pseudo, pi_l, pi_u,
-                             tiny(ablation="no_cbr"), gamma, lam_u)
+    no_cbr = T.promix_losses(out, mixed, sel, pseudo, pi_l, pi_u, tiny(ablation="no_cbr"),
+                             gamma, lam_u)
     assert "aux_cls" not in no_cbr and torch.allclose(
         no_cbr["unl"], ce(out.weak.primary[U], pseudo[U], pi_u, a)
         + gamma * ce(out.strong.primary[U], pseudo[U], pi_u, a), atol=1e-5)
-    no_dbr = T.promix_losses(out, mixed, sel, mix_t, mix_w, pseudo, pi_l, pi_u,
-                             tiny(ablation="no_dbr"), gamma, lam_u)
+    no_dbr = T.promix_losses(out, mixed, sel, pseudo, pi_l, pi_u, tiny(ablation="no_dbr"),
+                             gamma, lam_u)
     assert torch.allclose(no_dbr["aux_cls"], ce(out.weak.aux[L], targets[L]), atol=1e-5)
+
+
+@pytest.mark.parametrize("per_head", [True, False])
+def test_mix_labeled_passes_and_draws(tmp_path, per_head, monkeypatch):
+    """mix_per_head (the released code): each head's mixup and FMix get their own forward pass
+    (4 passes with FMix); otherwise the auxiliary terms read the primary's passes (2)."""
+    trainer = T.Trainer(tiny(epochs=4, warmup_epochs=1, fmix=True, mix_per_head=per_head),
+                        tmp_path, progress=False)
+    idx, x_w, _, gen = step_inputs(trainer)
+    y = trainer.data.y_noisy[idx]
+    sel = T.Selection(torch.rand(len(idx), generator=torch.Generator().manual_seed(1)) < 0.5, y,
+                      torch.zeros_like(y, dtype=torch.bool), torch.zeros_like(y, dtype=torch.bool))
+    calls = []
+    net = trainer.nets[0]
+    monkeypatch.setattr(net, "forward", lambda x, f=net.forward: calls.append(len(x)) or f(x))
+    terms = T.mix_labeled(net, x_w, sel, 10, (0.7, 0.4, 0.8, 0.3), trainer.cfg, gen, False)
+    assert sorted(terms) == ["aux_fmix", "aux_mix", "fmix", "mix"]
+    assert len(calls) == (4 if per_head else 2)
+    assert all(int(m.weight.sum()) == int(sel.labeled.sum()) for m in terms.values())
+    same = torch.equal(terms["mix"].targets, terms["aux_mix"].targets)
+    assert same != per_head  # own draws per head, or shared
 
 
 def test_lga_guess_is_the_own_prediction_debiased_with_the_labeled_prior():

@@ -131,3 +131,25 @@ def test_pseudo_label_histogram_figure():
     assert heights[C:2 * C] == pytest.approx(res["per_class"].tolist())
     assert heights[2 * C:] == pytest.approx(res["true_per_class"].tolist())
     assert sum(res["per_class"]) == res["count"]
+
+
+def test_run_files_follow_the_umask(tmp_path):
+    """Atomic writes keep the user's umask (mkstemp alone makes 0600 files an instructor cannot
+    share); an old file survives a failed write."""
+    import os
+    from promix_tutorial.history import atomic_write, save_json
+    old = os.umask(0o022)
+    try:
+        p = save_json(tmp_path / "history.json", {"a": 1})
+        assert (p.stat().st_mode & 0o777) == 0o644
+        os.umask(0o077)
+        assert (save_json(tmp_path / "private.json", {}).stat().st_mode & 0o777) == 0o600
+    finally:
+        os.umask(old)
+
+    def boom(f):
+        f.write(b"half")
+        raise RuntimeError("disk full")
+    with pytest.raises(RuntimeError):
+        atomic_write(p, boom)
+    assert p.read_text() == '{\n "a": 1\n}' and [q.name for q in tmp_path.iterdir() if q.name.startswith(".")] == []
