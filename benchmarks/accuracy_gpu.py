@@ -92,14 +92,15 @@ def rebuild_tables(results: Path) -> str:
 def guess_minutes(profile: dict, cfg, n_train: int) -> dict[str, float]:
     """Expected wall minutes of a ProMix and a CE cell of ``cfg`` from the measured throughput
     of the ProMix step (benchmarks/step_profile.py): a ProMix epoch takes T = n_train / images
-    per second; a warm-up epoch (weak view only, one pass per network) about 0.35 T, a CE epoch
-    0.25 T, the end-of-epoch evaluation (both splits, eval mode, the GMM baseline) about 0.15 T
-    per network; 20% on top for what the estimate misses. Used only to schedule cells."""
+    per second. Fitted on the first H100 session (2026-11-27: T = 4.49 s; the ProMix cell took
+    278 s = 62 T, the CE cells 55-62 s = 12-14 T): a warm-up epoch 0.25 T, a ProMix epoch T, the
+    end-of-epoch evaluation, baselines and checkpoint 0.15 T, a CE epoch with its evaluation
+    0.22 T; 10% on top. Used only to schedule cells."""
     t = n_train / profile["images_per_s"]
-    promix = (cfg.warmup_epochs * 0.35 + (cfg.epochs - cfg.warmup_epochs)
-              + cfg.epochs * 0.3) * t
-    ce = cfg.epochs * (0.25 + 0.15) * t
-    return {"promix": 1.2 * promix / 60, "ce": 1.2 * ce / 60}
+    promix = (cfg.warmup_epochs * 0.25 + (cfg.epochs - cfg.warmup_epochs)
+              + cfg.epochs * 0.15) * t
+    ce = cfg.epochs * 0.22 * t
+    return {"promix": 1.1 * promix / 60, "ce": 1.1 * ce / 60}
 
 
 def pack_cell(result_file: Path, run_dir: Path, tar_path: Path) -> Path:

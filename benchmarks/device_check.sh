@@ -17,8 +17,12 @@
 # The device machine gets the repository but not ../shared, so first, here:
 #   bash benchmarks/device_check.sh --prepare     # copies the offline data into .device_data/
 # then call the device tool's run with
-#   command: DEADLINE_S=450 bash benchmarks/device_check.sh   carry: [".device_data"]
-#   timeout_s: DEADLINE_S + 60
+#   command: DEADLINE_S=540 bash benchmarks/device_check.sh   carry: [".device_data"]
+#   timeout_s: DEADLINE_S + 40
+# Seen on 2026-11-27 (H100): a machine start took ~30 s, the data 23 s, steps 0-3 2.7 min, a
+# fast ProMix cell 4.6 min, a CE cell 1 min, step 5 50 s. A 15-minute session fits this call
+# plus, right after it while the machine is warm, `SKIP_TINY=1 SKIP_CHECKS=1 SKIP_PAPER=1
+# PAPER_RESERVE_S=0 DEADLINE_S=... bash benchmarks/device_check.sh` for one more ProMix cell.
 # Settings (environment): DEADLINE_S (450): the script's own time budget in seconds, cells and
 # the paper timing are scheduled to end inside it; PAPER_RESERVE_S (80); SKIP_CHECKS=1 skips
 # steps 1-3, SKIP_TINY=1 step 0, SKIP_PAPER=1 step 5 (a second call for more cells); CELLS ("all");
