@@ -74,10 +74,61 @@ def _export_data_locations(args) -> None:
         os.environ["PROMIX_CIFARN_DIR"] = str(p if p.is_dir() else p.parent)
 
 
+PROFILE_NAMES = {"gpu": "fast", "ci": "tiny"}  # the notebooks' profile names -> presets
+
+
+def resolve_preset(name: str | None) -> tuple[str, str | None]:
+    """The preset to train and a line to print about the choice (None when nothing to say):
+    no --preset -> ``fast`` with a CUDA GPU, else ``cpu``; a notebook profile name (gpu, ci) ->
+    its preset. An unknown name raises ValueError naming the choices."""
+    from .config import PRESETS
+    if name is None:
+        import torch
+        if torch.cuda.is_available():
+            return "fast", "no --preset given: using fast (full CIFAR-10, minutes on this GPU)"
+        return "cpu", ("no --preset given and no CUDA GPU: using cpu (a 5,000-image CIFAR-10 "
+                       "subset, 11-13 min on 2 idle cores; --preset tiny runs in a minute)")
+    if name in PRESETS:
+        return name, None
+    if name in PROFILE_NAMES:
+        return PROFILE_NAMES[name], (f"--preset {name} is a notebook profile name; it runs the "
+                                     f"{PROFILE_NAMES[name]} preset")
+    raise ValueError(f"--preset {name!r} is not a preset: choose one of {', '.join(PRESETS)} "
+                     f"(or a profile name: {', '.join(PROFILE_NAMES)}).")
+
+
+def check_out_folder(out: str, resume: bool) -> None:
+    """Refuse, before any work, to resume a run that is not there or to write a run into a
+    non-empty folder that holds no run (raises ValueError with what to do)."""
+    from pathlib import Path
+    folder = Path(out)
+    has_run = (folder / "checkpoint.pt").is_file()
+    if resume and not has_run:
+        raise ValueError(f"--resume: {folder} holds no run to continue (no checkpoint.pt); "
+                         "leave out --resume to start one there.")
+    if not resume and not has_run and folder.is_dir() and any(folder.iterdir()):
+        raise ValueError(f"{folder} is a non-empty folder that holds no run; choose a new or "
+                         "empty --out so nothing in it is overwritten.")
+
+
+def next_steps(cfg, out: str) -> str:
+    """Where a finished run is and what to do with it next."""
+    notebook = {"sym:0.8": "02_progressive_selection.ipynb (selection), "
+                           "04_full_promix_run.ipynb"}.get(cfg.noise, "04_full_promix_run.ipynb")
+    if cfg.noise.startswith("human:"):
+        notebook = "06_real_world_noise.ipynb"
+    return (f"results: {out}/history.json (every epoch), {out}/samples_e*.npz (per-sample "
+            f"arrays), {out}/checkpoint.pt\nnext: load it in Python with "
+            f"`from promix_tutorial.history import RunHistory; run = RunHistory({str(out)!r})`, "
+            f"or open notebooks/{notebook}")
+
+
 def cmd_train(args) -> int:
     from .config import make_config
     from .train import train
 
+    preset, note = resolve_preset(args.preset)
+    check_out_folder(args.out, args.resume)
     _export_data_locations(args)
     overrides = _parse_set(args.set or [])
     if args.epochs is not None:
@@ -90,13 +141,16 @@ def cmd_train(args) -> int:
         overrides["method"] = args.baseline
     if args.ablation:
         overrides["ablation"] = args.ablation
-    cfg = make_config(args.preset, args.dataset, args.noise, **overrides)  # validated here
-    print(f"promix train: {cfg.method} preset={args.preset} dataset={cfg.dataset} "
+    cfg = make_config(preset, args.dataset, args.noise, **overrides)  # validated here
+    if note:
+        print(f"promix train: {note}")
+    print(f"promix train: {cfg.method} preset={preset} dataset={cfg.dataset} "
           f"noise={cfg.noise} model={cfg.model} epochs={cfg.epochs} -> {args.out}")
     hist = train(cfg, args.out, resume=args.resume, progress=not (args.quiet or args.no_bars),
                  epoch_lines=not args.quiet)
     print(f"done: final test accuracy {hist.final_accuracy():.2%}, best "
           f"{hist.best_accuracy():.2%}; run folder {args.out}")
+    print(next_steps(cfg, args.out))
     return 0
 
 
@@ -115,9 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train ProMix (or the CE baseline) and write a run folder")
     _add_data_args(p)
     p.add_argument("--noise", default="sym:0.5", help="noise setting, as for `promix noise`")
-    p.add_argument("--preset", default="fast", choices=PRESETS,
+    p.add_argument("--preset", default=None, metavar="{" + ",".join(PRESETS) + "}",
                    help="paper (the authors' recipe), fast (GPU minutes), cpu (~12 min on a "
-                        "2-core CPU), tiny (digits, seconds); default fast")
+                        "2-core CPU), tiny (digits, about a minute); default: fast with a CUDA "
+                        "GPU, else cpu. The notebooks' profile names gpu and ci are accepted.")
     p.add_argument("--out", required=True, help="run folder (checkpoint, history, per-sample arrays)")
     p.add_argument("--ablation", choices=list(ABLATIONS), default=None,
                    help="a Table 5 row: " + ", ".join(ABLATIONS))

@@ -58,6 +58,10 @@ from .noise import NoisyLabels, noisy_labels_for
 from .selection import class_wise_small_loss, label_guessing_by_agreement, matched_high_confidence
 
 
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
 class NonFiniteLossError(RuntimeError):
     """Training produced NaN/inf; the run stopped and the last good checkpoint was kept."""
 
@@ -310,6 +314,7 @@ def mix_labeled(net, x_w: torch.Tensor, sel: Selection, num_classes: int, lam,
             x = x.contiguous(memory_format=torch.channels_last)
         return heads(net, x), y, valid
 
+    lam = [float(v) for v in lam]  # Python floats: a NumPy scalar would be a CPU tensor in CUDA ops
     kinds = ("mix", "fmix") if cfg.fmix else ("mix",)
     terms = {}
     for i, kind in enumerate(kinds):
@@ -500,11 +505,14 @@ class Trainer:
                    desc=f"{self.cfg.method} {self.cfg.noise}", disable=not self.epoch_bar)
         with bar:
             for epoch in range(self.start_epoch, self.cfg.epochs):
+                t0 = time.perf_counter()
                 record = self.run_epoch(epoch)
                 self.records.append(record)
                 self._save(epoch)
-                if self.epoch_lines:
-                    tqdm.write(self._summary(record))
+                if self.epoch_lines:  # with the time left at this epoch's pace, evaluation included
+                    left = (self.cfg.epochs - epoch - 1) * (time.perf_counter() - t0)
+                    tqdm.write(self._summary(record) + (f", about {_minutes(left)} left"
+                                                        if left > 0 else ""))
                 bar.set_postfix_str(self._postfix(record), refresh=False)
                 bar.update(1)
         return RunHistory(self.out)

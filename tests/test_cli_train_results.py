@@ -42,6 +42,35 @@ def test_cli_train_bad_input_is_one_line_before_training(tmp_path, capsys, args,
     assert not out.exists()  # nothing was written
 
 
+def test_cli_preset_choice_and_folder_checks(tmp_path, capsys, monkeypatch):
+    """No --preset: cpu without a CUDA GPU, said in a line; profile names map to presets; a bad
+    name is one line; --resume of nothing and a non-empty non-run folder are refused before any
+    work; the end of a run says where the results are and what next, epoch lines the time left."""
+    import torch
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cli.resolve_preset(None)[0] == "cpu" and "no CUDA GPU" in cli.resolve_preset(None)[1]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert cli.resolve_preset(None)[0] == "fast"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cli.resolve_preset("gpu")[0] == "fast" and cli.resolve_preset("ci")[0] == "tiny"
+    assert cli.resolve_preset("cpu") == ("cpu", None)
+    base = [a for a in TINY if a not in ("--preset", "tiny", "--quiet")] + ["--epochs", "2"]
+    assert cli.main(base + ["--preset", "huge", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "not a preset" in err and len(err.strip().splitlines()) == 1
+    assert cli.main(base + ["--preset", "ci", "--no-bars", "--out", str(tmp_path / "ci")]) == 0
+    out = capsys.readouterr().out
+    assert "profile name; it runs the tiny preset" in out and "left" in out
+    assert "next: load it in Python" in out and "RunHistory(" in out
+    assert cli.main(base + ["--preset", "tiny", "--resume", "--out", str(tmp_path / "none")]) == 2
+    assert "holds no run to continue" in capsys.readouterr().err and not (tmp_path / "none").exists()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "keep.txt").write_text("mine")
+    assert cli.main(base + ["--preset", "tiny", "--out", str(tmp_path / "notes")]) == 2
+    assert "non-empty folder" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "notes").iterdir()] == ["keep.txt"]
+
+
 def test_cli_ablation_and_baseline_flags(tmp_path):
     assert cli.main(TINY + ["--epochs", "2", "--ablation", "no_cbr", "--out",
                             str(tmp_path / "a")]) == 0
