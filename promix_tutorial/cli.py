@@ -146,8 +146,9 @@ def cmd_train(args) -> int:
         print(f"promix train: {note}")
     print(f"promix train: {cfg.method} preset={preset} dataset={cfg.dataset} "
           f"noise={cfg.noise} model={cfg.model} epochs={cfg.epochs} -> {args.out}")
-    hist = train(cfg, args.out, resume=args.resume, progress=not (args.quiet or args.no_bars),
-                 epoch_lines=not args.quiet)
+    # per-batch bars only on a terminal: written to a file or a pipe every frame would stay
+    bars = not (args.quiet or args.no_bars) and sys.stderr.isatty()
+    hist = train(cfg, args.out, resume=args.resume, progress=bars, epoch_lines=not args.quiet)
     print(f"done: final test accuracy {hist.final_accuracy():.2%}, best "
           f"{hist.best_accuracy():.2%}; run folder {args.out}")
     print(next_steps(cfg, args.out))

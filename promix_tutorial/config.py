@@ -28,7 +28,6 @@ import math
 import os
 from dataclasses import dataclass
 
-from .models import MODEL_NAMES
 from .noise import NoiseSpec
 
 PROFILES = ("gpu", "cpu", "ci", "reference")
@@ -126,6 +125,7 @@ class TrainConfig:
         def bad(name, why):
             raise ValueError(f"TrainConfig.{name} {why}, got {getattr(self, name)!r}.")
 
+        from .models import MODEL_NAMES  # here, not at the top: `promix --help` needs no torch
         NoiseSpec.parse(self.noise)
         if self.method not in METHODS:
             bad("method", f"must be one of {', '.join(METHODS)}")

@@ -71,6 +71,14 @@ def test_cli_preset_choice_and_folder_checks(tmp_path, capsys, monkeypatch):
     assert [p.name for p in (tmp_path / "notes").iterdir()] == ["keep.txt"]
 
 
+def test_cli_to_a_pipe_prints_epoch_lines_not_bar_frames(tmp_path, capsys):
+    args = [a for a in TINY if a != "--quiet"] + ["--epochs", "2", "--out", str(tmp_path / "r")]
+    assert cli.main(args) == 0   # capsys: stdout and stderr are not terminals
+    out = capsys.readouterr()
+    assert "\r" not in out.err and "it/s" not in out.err
+    assert out.out.count("epoch   1/2") == 1 and "epoch   2/2" in out.out
+
+
 def test_cli_ablation_and_baseline_flags(tmp_path):
     assert cli.main(TINY + ["--epochs", "2", "--ablation", "no_cbr", "--out",
                             str(tmp_path / "a")]) == 0

@@ -41,3 +41,16 @@ def test_cli_human_worst(capsys, cifar_n_dir, cifar10_npz):
     assert cli.main(["noise", "--dataset", "cifar10", "--noise", "human:worst",
                      "--cifar-n", str(cifar_n_dir)]) == 0
     assert "actual noise rate 40.21%" in capsys.readouterr().out
+
+
+def test_cli_help_does_not_import_torch():
+    """`promix --help` and `promix train --help` answer without importing torch (seconds)."""
+    import subprocess
+    import sys
+    code = ("import sys; from promix_tutorial import cli\n"
+            "for args in (['--help'], ['train', '--help']):\n"
+            "    try: cli.build_parser().parse_args(args)\n"
+            "    except SystemExit: pass\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"
