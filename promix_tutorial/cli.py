@@ -123,6 +123,19 @@ def next_steps(cfg, out: str) -> str:
             f"or open notebooks/{notebook}")
 
 
+def cmd_data(args) -> int:
+    """Write an arrays file from the CIFAR archive (or folder) torchvision downloads, so that a
+    machine without internet trains from one file."""
+    from .data import read_cifar_python, write_arrays_file
+    ds = read_cifar_python(args.source)
+    out = write_arrays_file(ds, args.out)
+    var = "PROMIX_CIFAR10_NPZ" if ds.name == "cifar10" else None
+    use = (f"export {var}={out} (then --dataset cifar10)" if var else f"--dataset {out}")
+    print(f"promix data: wrote {out}: {ds.name}, {len(ds.y_train)} train / {len(ds.y_test)} test "
+          f"images, {ds.num_classes} classes, original order; use it with {use}")
+    return 0
+
+
 def cmd_train(args) -> int:
     from .config import make_config
     from .train import train
@@ -165,6 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "or none (default sym:0.5)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_noise)
+
+    p = sub.add_parser("data", help="write an arrays file (.npz) from a CIFAR download, for "
+                                    "machines without internet")
+    p.add_argument("--source", required=True,
+                   help="cifar-10-python.tar.gz / cifar-100-python.tar.gz as torchvision "
+                        "downloads it, or its extracted folder")
+    p.add_argument("--out", required=True, help="the .npz to write")
+    p.set_defaults(func=cmd_data)
 
     from .config import ABLATIONS, METHODS, PRESETS
     p = sub.add_parser("train", help="train ProMix (or the CE baseline) and write a run folder")

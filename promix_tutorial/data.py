@@ -5,7 +5,7 @@ Sources
 - ``cifar10`` / ``cifar100``: torchvision downloads into the data folder (see `data_dir`).
   Setting ``PROMIX_CIFAR10_NPZ=/path/file.npz`` makes ``cifar10`` read an arrays file instead
   (for machines without network, e.g. the offline JPEG-75 copy built by
-  ``make_offline_cifar10.py``).
+  ``make_offline_cifar10.py``, or by ``promix data`` from the archive torchvision downloads).
 - ``digits``: scikit-learn's bundled 8x8 handwritten digits with a fixed, stratified
   train/test split; always offline and tiny (tests and the ``ci`` profile).
 - an arrays file: any ``.npz`` holding ``x_train, y_train, x_test, y_test``.
@@ -152,7 +152,8 @@ def load_npz(path: str | os.PathLike, *, name: str | None = None,
     path = Path(path).expanduser()
     if not path.is_file():
         raise DataUnavailableError(f"arrays file {path} does not exist. Build one with "
-                                   "`python make_offline_cifar10.py OUT.npz` or point to an "
+                                   "`promix data --source cifar-10-python.tar.gz --out OUT.npz` "
+                                   "or point to an "
                                    "existing .npz with x_train, y_train, x_test, y_test.")
     with np.load(path, allow_pickle=False) as f:
         missing = {"x_train", "y_train", "x_test", "y_test"} - set(f.files)
@@ -162,6 +163,8 @@ def load_npz(path: str | os.PathLike, *, name: str | None = None,
         arrays = {k: f[k] for k in f.files}
     name = name or path.stem
     y_all = np.concatenate([arrays["y_train"].ravel(), arrays["y_test"].ravel()])
+    if classes is None and "classes" in arrays:  # written by `promix data`
+        classes = tuple(str(c) for c in arrays["classes"])
     if classes is None:
         if not np.issubdtype(y_all.dtype, np.integer):
             raise ValueError(f"{name}: labels must be integers, got {y_all.dtype}.")
@@ -199,7 +202,7 @@ def _load_torchvision_cifar(name: str, root: Path, download: bool) -> ImageDatas
     except (OSError, RuntimeError) as e:  # URLError is an OSError; torchvision raises RuntimeError
         hint = (" or set PROMIX_CIFAR10_NPZ=/path/to/arrays.npz (an .npz with x_train, y_train, "
                 "x_test, y_test in the original training order, e.g. written by "
-                "make_offline_cifar10.py)") if name == "cifar10" else ""
+                "`promix data --source cifar-10-python.tar.gz --out cifar10.npz`)") if name == "cifar10" else ""
         raise DataUnavailableError(
             f"{name} is not in {root} and could not be downloaded ({type(e).__name__}: "
             f"{str(e).splitlines()[0] if str(e) else 'no detail'}). Put {archive} (or its "
@@ -208,6 +211,73 @@ def _load_torchvision_cifar(name: str, root: Path, download: bool) -> ImageDatas
     return ImageDataset(name, np.asarray(tr.data, np.uint8), np.asarray(tr.targets, np.int64),
                         np.asarray(te.data, np.uint8), np.asarray(te.targets, np.int64),
                         tuple(tr.classes))
+
+
+# --------------------------------------------------------------------------- arrays files
+
+CIFAR_PYTHON_FILES = {  # name -> (training files, test file, meta file, label key, names key)
+    "cifar10": ([f"data_batch_{i}" for i in range(1, 6)], "test_batch", "batches.meta",
+                b"labels", b"label_names"),
+    "cifar100": (["train"], "test", "meta", b"fine_labels", b"fine_label_names"),
+}
+
+
+def read_cifar_python(source: str | os.PathLike) -> ImageDataset:
+    """CIFAR-10 or CIFAR-100 from the "python version" that torchvision downloads: the archive
+    (``cifar-10-python.tar.gz``, ``cifar-100-python.tar.gz``) or its extracted folder
+    (``cifar-10-batches-py/``, ``cifar-100-python/``), or the folder that holds either. Images
+    keep the original order (CIFAR-N labels line up with it)."""
+    import pickle
+    import tarfile
+
+    source = Path(source).expanduser()
+    if source.is_dir():
+        for sub in ("cifar-10-batches-py", "cifar-100-python"):
+            if (source / sub).is_dir():
+                source = source / sub
+        files = {p.name: p for p in source.iterdir() if p.is_file()}
+        read = lambda n: files[n].read_bytes()  # noqa: E731
+        tar = None
+    elif tarfile.is_tarfile(source):
+        tar = tarfile.open(source)
+        files = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
+        read = lambda n: tar.extractfile(files[n]).read()  # noqa: E731
+    else:
+        raise DataUnavailableError(f"{source} is neither a CIFAR python-version archive "
+                                   "(cifar-10-python.tar.gz / cifar-100-python.tar.gz) nor its "
+                                   "folder; torchvision downloads those into its root folder.")
+    try:
+        name = next((n for n, (train, *_) in CIFAR_PYTHON_FILES.items()
+                     if all(f in files for f in train)), None)
+        if name is None:
+            raise DataUnavailableError(
+                f"{source} holds neither CIFAR-10's data_batch_1..5 nor CIFAR-100's train file "
+                f"(found: {', '.join(sorted(files)[:8]) or 'nothing'}).")
+        train, test, meta, label_key, names_key = CIFAR_PYTHON_FILES[name]
+
+        def batch(n):
+            d = pickle.loads(read(n), encoding="bytes")
+            x = np.asarray(d[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+            return np.ascontiguousarray(x), np.asarray(d[label_key], np.int64)
+
+        parts = [batch(n) for n in train]
+        x_test, y_test = batch(test)
+        names = pickle.loads(read(meta), encoding="bytes")[names_key]
+    finally:
+        if tar is not None:
+            tar.close()
+    return ImageDataset(name, np.concatenate([p[0] for p in parts]),
+                        np.concatenate([p[1] for p in parts]), x_test, y_test,
+                        tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names))
+
+
+def write_arrays_file(ds: ImageDataset, out: str | os.PathLike) -> Path:
+    """Write ``ds`` as an arrays file (uncompressed .npz: x_train, y_train, x_test, y_test,
+    train_index, classes) that `load_npz` and ``PROMIX_CIFAR10_NPZ`` read; written atomically."""
+    from .history import atomic_write
+    arrays = dict(x_train=ds.x_train, y_train=ds.y_train, x_test=ds.x_test, y_test=ds.y_test,
+                  train_index=ds.train_index, classes=np.asarray(ds.classes))
+    return atomic_write(out, lambda f: np.savez(f, **arrays))
 
 
 def load_dataset(name: str, *, root: str | os.PathLike | None = None,
@@ -363,6 +433,6 @@ def load_cifar_n(kind: str, train_labels: np.ndarray | None = None,
                 f"CIFAR-N {kind!r} labels do not line up with your training set: {mismatch} of "
                 f"{len(idx)} clean labels differ. The file is in torchvision's original "
                 f"{CIFAR_N_DATASET[file]} training order; load that dataset unshuffled (an arrays "
-                "file must keep the original order, as make_offline_cifar10.py writes it).")
+                "file must keep the original order, as `promix data` writes it).")
         noisy, clean = noisy[idx], clean[idx]
     return CifarNLabels(kind, noisy, clean)

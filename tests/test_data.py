@@ -174,3 +174,49 @@ def test_cifar_n_download_checks_sha256(tmp_path, monkeypatch, cifar_n_dir):
 def test_offline_cifar10_arrays_file(cifar10_npz):
     ds = D.load_npz(cifar10_npz, name="cifar10", classes=D.CIFAR10_CLASSES)
     assert ds.x_train.shape[1:] == (32, 32, 3) and ds.x_test.shape == (10000, 32, 32, 3)
+
+
+def _fake_cifar_python(folder, n=3, seed=0):
+    """A small CIFAR-10 python-version folder (data_batch_1..5, test_batch, batches.meta) in the
+    format torchvision downloads; returns the images and labels it holds, in order."""
+    import pickle
+    rng = np.random.default_rng(seed)
+    d = folder / "cifar-10-batches-py"
+    d.mkdir(parents=True)
+    xs, ys = [], []
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        x = rng.integers(0, 256, (n, 3 * 32 * 32), dtype=np.uint8)
+        y = rng.integers(0, 10, n).tolist()
+        (d / name).write_bytes(pickle.dumps({b"data": x, b"labels": y}))
+        xs.append(x.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+        ys.append(np.asarray(y))
+    names = [c.encode() for c in ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
+                                  "horse", "ship", "truck")]
+    (d / "batches.meta").write_bytes(pickle.dumps({b"label_names": names}))
+    return d, np.concatenate(xs[:5]), np.concatenate(ys[:5]), xs[5], ys[5]
+
+
+@pytest.mark.parametrize("as_tarball", [True, False])
+def test_promix_data_round_trip(tmp_path, capsys, as_tarball):
+    """`promix data` turns the archive torchvision downloads (or its folder) into an arrays file
+    that load_npz / PROMIX_CIFAR10_NPZ read back unchanged, in the original order."""
+    import tarfile
+    from promix_tutorial import cli
+    folder, x_tr, y_tr, x_te, y_te = _fake_cifar_python(tmp_path / "dl")
+    source = folder
+    if as_tarball:
+        source = tmp_path / "cifar-10-python.tar.gz"
+        with tarfile.open(source, "w:gz") as tar:
+            tar.add(folder, arcname="cifar-10-batches-py")
+    out = tmp_path / "c10.npz"
+    assert cli.main(["data", "--source", str(source), "--out", str(out)]) == 0
+    assert "PROMIX_CIFAR10_NPZ" in capsys.readouterr().out
+    ds = D.load_npz(out)
+    assert np.array_equal(ds.x_train, x_tr) and np.array_equal(ds.y_train, y_tr)
+    assert np.array_equal(ds.x_test, x_te) and np.array_equal(ds.y_test, y_te)
+    assert ds.classes[9] == "truck" and ds.x_train.shape == (15, 32, 32, 3)
+    # not a CIFAR archive: one line, exit 2, nothing written
+    (tmp_path / "junk").mkdir()
+    assert cli.main(["data", "--source", str(tmp_path / "junk"), "--out",
+                     str(tmp_path / "no.npz")]) == 2
+    assert "data_batch" in capsys.readouterr().err and not (tmp_path / "no.npz").exists()
