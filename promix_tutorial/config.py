@@ -72,6 +72,9 @@ class TrainConfig:
     batch_size: int = 256
     lr: float = 0.05
     lr_min: float = 5e-5              # cosine schedule per epoch from lr to lr_min
+    lr_per_step: bool = False         # evaluate the cosine at every step, not once per epoch
+    lr_warmup_frac: float = 0.0       # linear rise from lr/25 over this fraction (one-cycle)
+    nesterov: bool = False            # Nesterov momentum
     momentum: float = 0.9
     weight_decay: float = 5e-4
     warmup_epochs: int = 10           # CE on the weak view (30 for CIFAR-100)
@@ -148,6 +151,8 @@ class TrainConfig:
         for name in ("rho", "tau", "max_labeled_frac"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 bad(name, "must lie in (0, 1]")
+        if not 0.0 <= self.lr_warmup_frac < 1.0:
+            bad("lr_warmup_frac", "must lie in [0, 1)")
         if not 0.0 <= self.prior_momentum < 1.0:
             bad("prior_momentum", "must lie in [0, 1)")
         for name in ("lr", "temperature", "mixup_alpha"):

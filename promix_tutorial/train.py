@@ -135,9 +135,19 @@ def resolve_device(name: str) -> torch.device:
 
 # ----------------------------------------------------------------------------- schedules
 
-def cosine_lr(cfg: TrainConfig, epoch: int) -> float:
-    """Cosine schedule per epoch from ``lr`` to ``lr_min`` (RECIPE "Networks")."""
-    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * epoch / cfg.epochs))
+def cosine_lr(cfg: TrainConfig, epoch: int, step: int = 0, steps_per_epoch: int = 1) -> float:
+    """The learning rate at ``step`` of ``epoch``. The recipe (RECIPE "Networks"): cosine from
+    ``lr`` to ``lr_min``, once per epoch. Options of the short presets: ``lr_per_step`` evaluates
+    the same cosine at every step, and ``lr_warmup_frac`` > 0 first rises linearly from
+    ``lr / 25`` to ``lr`` over that fraction of training (a one-cycle schedule)."""
+    t = epoch / cfg.epochs
+    if cfg.lr_per_step:
+        t = (epoch * steps_per_epoch + step) / (cfg.epochs * steps_per_epoch)
+    w = cfg.lr_warmup_frac
+    if t < w:
+        return cfg.lr / 25 + (cfg.lr - cfg.lr / 25) * t / w
+    u = (t - w) / (1 - w)
+    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * u))
 
 
 def ramp(epoch: int, length: int) -> float:
@@ -430,7 +440,7 @@ class Trainer:
         self.models = [compile_net(n) if cfg.compile else n for n in self.nets]
         params = [p for net in self.nets for p in net.parameters()]
         self.opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
-                                   weight_decay=cfg.weight_decay)
+                                   weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
         self.amp = _amp_context(cfg, self.device)
         C, N = self.data.num_classes, len(self.data.y_noisy)
         self.prior_l = torch.stack([uniform_prior(C, self.device)] * n_nets)
@@ -536,8 +546,6 @@ class Trainer:
 
     def run_epoch(self, epoch: int) -> dict:
         cfg = self.cfg
-        for g in self.opt.param_groups:
-            g["lr"] = cosine_lr(cfg, epoch)
         gen = epoch_generator(cfg, epoch, self.device)
         for net in self.nets:
             net.train()
@@ -584,6 +592,9 @@ class Trainer:
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs} {phase}", leave=False,
                    disable=not self.progress)
         for b, idx in enumerate(bar):
+            if b == 0 or cfg.lr_per_step:
+                for g in self.opt.param_groups:
+                    g["lr"] = cosine_lr(cfg, epoch, b, len(batches))
             x_w, x_s = self.views(idx, phase, gen)
             self.train_step(idx, x_w, x_s, phase, gamma, lam_u, lga_on, gen, acc,
                             mix_lam=lams[b])

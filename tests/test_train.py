@@ -412,3 +412,27 @@ def test_an_empty_labeled_set_is_warned_and_recorded(tmp_path, capsys):
     assert len(hist.records[-1]["warnings"]) == 2 and hist.records[0].get("warnings") is None
     ok = T.train(tiny(epochs=4, warmup_epochs=2), tmp_path / "ok", progress=False)
     assert ok.records[-1]["warnings"] == []
+
+
+def test_learning_rate_schedules():
+    """The recipe's cosine per epoch; per step; with a linear warm-up (one-cycle)."""
+    import math
+    cfg = tiny(epochs=10, lr=0.1, lr_min=0.0)
+    assert T.cosine_lr(cfg, 0) == pytest.approx(0.1) and T.cosine_lr(cfg, 5) == pytest.approx(0.05)
+    assert T.cosine_lr(cfg, 5, step=3, steps_per_epoch=4) == pytest.approx(0.05)  # per epoch
+    step = cfg.replace(lr_per_step=True)
+    assert T.cosine_lr(step, 5, 2, 4) == pytest.approx(0.05 * (1 + math.cos(math.pi * 22 / 40)))
+    warm = cfg.replace(lr_per_step=True, lr_warmup_frac=0.2)
+    assert T.cosine_lr(warm, 0, 0, 4) == pytest.approx(0.004)             # lr / 25
+    assert T.cosine_lr(warm, 1, 0, 4) == pytest.approx(0.004 + 0.096 / 2)  # halfway up
+    assert T.cosine_lr(warm, 2, 0, 4) == pytest.approx(0.1)                # the top
+    assert T.cosine_lr(warm, 6, 0, 4) == pytest.approx(0.05)               # half-way down
+    with pytest.raises(ValueError, match="lr_warmup_frac"):
+        tiny(lr_warmup_frac=1.0)
+
+
+def test_one_cycle_options_train(tmp_path):
+    hist = T.train(tiny(epochs=3, warmup_epochs=1, lga_start=2, lr_per_step=True,
+                        lr_warmup_frac=0.3, nesterov=True), tmp_path, progress=False)
+    assert np.isfinite(hist.records[-1]["losses"]["total"])
+    assert hist.records[0]["lr"] < hist.records[1]["lr"]  # still rising after epoch 1
