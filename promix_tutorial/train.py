@@ -519,10 +519,13 @@ class Trainer:
                 record = self.run_epoch(epoch)
                 self.records.append(record)
                 self._save(epoch)
-                if self.epoch_lines:  # with the time left at this epoch's pace, evaluation included
+                if self.epoch_lines:  # the time left at this epoch's pace, evaluation included
                     left = (self.cfg.epochs - epoch - 1) * (time.perf_counter() - t0)
-                    tqdm.write(self._summary(record) + (f", about {_minutes(left)} left"
-                                                        if left > 0 else ""))
+                    # a warm-up epoch is several times faster than a ProMix epoch
+                    more = record["phase"] == "warmup" and epoch + 1 < self.cfg.epochs
+                    tqdm.write(self._summary(record) + (
+                        f", {'more than' if more else 'about'} {_minutes(left)} left"
+                        if left > 0 else ""))
                 bar.set_postfix_str(self._postfix(record), refresh=False)
                 bar.update(1)
         return RunHistory(self.out)
