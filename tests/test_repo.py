@@ -62,3 +62,10 @@ def test_imported_packages_are_declared():
     names = {"sklearn": "scikit-learn", "PIL": "pillow", "torch": "torch"}
     missing = [m for m in third_party if names.get(m, m) not in declared]
     assert not missing, f"imported but not declared: {missing}"
+
+
+def test_python_bounds_agree():
+    """pyproject.toml and environment.yml admit the same Python versions."""
+    py = re.search(r'requires-python = "([^"]+)"', (REPO / "pyproject.toml").read_text()).group(1)
+    env = re.search(r"- python(\S+)", (REPO / "environment.yml").read_text()).group(1)
+    assert sorted(py.split(",")) == sorted(env.split(",")), (py, env)
