@@ -23,8 +23,9 @@ ap.add_argument("--n", type=int, default=5000); ap.add_argument("--epochs", type
 ap.add_argument("--noise", default="sym:0.5"); ap.add_argument("--seed", type=int, default=0)
 ap.add_argument("--widths", default="32,64,128"); ap.add_argument("--lr", type=float, default=None)
 ap.add_argument("--bs", type=int, default=128)
+ap.add_argument("--n-test", type=int, default=10000)
 a = ap.parse_args()
-cfg = make_config("cpu", "cifar10", a.noise, n_train=a.n, n_test=10000, seed=a.seed, method="ce")
+cfg = make_config("cpu", "cifar10", a.noise, n_train=a.n, n_test=a.n_test, seed=a.seed, method="ce")
 ds, noisy = prepare_data(cfg); d = to_device(ds, noisy, torch.device("cpu"))
 torch.manual_seed(a.seed)
 

@@ -214,3 +214,16 @@ def test_device_check_script_on_cpu(tmp_path):
         cell = json.loads(tar.extractfile("accuracy_gpu/ce__sym0.5__seed0.json").read())
     assert cell["method"] == "ce" and cell["epochs"] == 30
     assert "[done] ce__sym0.5__seed0" in log and log.rstrip().endswith("done")
+
+
+def test_ce_schedule_probe_runs(cifar10_npz):
+    """benchmarks/ce_schedule_probe.py: one short run per network, JSON out."""
+    import os
+    import subprocess
+    for net, recipe in (("fast", "onecycle"), ("plain", "pkg")):
+        out = subprocess.run([sys.executable, str(BENCH / "ce_schedule_probe.py"), "--net", net,
+                              "--recipe", recipe, "--n", "200", "--n-test", "200", "--epochs", "1"],
+                             env={**os.environ, "PROMIX_CIFAR10_NPZ": str(cifar10_npz)},
+                             capture_output=True, text=True, check=True)
+        rec = json.loads(out.stdout.strip().splitlines()[-1])
+        assert rec["net"] == net and len(rec["hist"]) == 1 and 0 <= rec["last"] <= 1
