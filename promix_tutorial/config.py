@@ -52,6 +52,21 @@ ABLATION_LABELS = {
 }
 
 
+# Fields added after runs were recorded, each with the value that reproduces the behaviour
+# before it existed: a saved config without the field is read with it (`with_added_fields`), so
+# comparing it with a config of today (resuming, loading a reference run) stays exact.
+ADDED_FIELDS = {
+    "primary_dml": False, "lga_guess": "ensemble", "warmup_penalty_weight": 1.0,   # 2026-11-27
+    "compile": False, "mix_per_head": False, "lr_per_step": False,               # 2026-11-27
+    "lr_warmup_frac": 0.0, "nesterov": False,                                     # 2026-11-27
+}
+
+
+def with_added_fields(saved: dict) -> dict:
+    """A saved config (dict) with the `ADDED_FIELDS` it lacks, at their earlier behaviour."""
+    return {**ADDED_FIELDS, **saved}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that defines a training run. Defaults = the paper's CIFAR-10 recipe."""

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import PRESETS, TrainConfig, make_config
+from .config import PRESETS, TrainConfig, make_config, with_added_fields
 from .data import sha256_file
 from .history import RunHistory, atomic_write, save_json, save_npz
 from .results import cell_name
@@ -90,6 +90,7 @@ def config_differences(saved: dict, cfg: TrainConfig) -> dict:
     """``{field: (saved, asked)}`` for the fields where ``cfg`` differs from a saved config,
     ignoring `IGNORED_FIELDS`."""
     mine = json.loads(json.dumps(cfg.to_dict()))
+    saved = with_added_fields(saved)
     return {k: (saved.get(k), mine.get(k)) for k in sorted(set(saved) | set(mine))
             if k not in IGNORED_FIELDS and saved.get(k) != mine.get(k)}
 

@@ -47,7 +47,7 @@ from torch.profiler import record_function
 from tqdm.auto import tqdm
 
 from . import augment
-from .config import TrainConfig
+from .config import TrainConfig, with_added_fields
 from .data import ImageDataset, load_dataset
 from .debias import debiased_margin_loss, debiased_pseudo_labels, debias_logits, uniform_prior, \
     update_class_prior
@@ -466,7 +466,7 @@ class Trainer:
             raise RunExistsError(f"{self.out} already holds a run (checkpoint.pt); continue it "
                                  "with --resume or choose another --out. Nothing was changed.")
         if resume and ckpt.is_file():
-            saved = json.loads((self.out / "config.json").read_text())
+            saved = with_added_fields(json.loads((self.out / "config.json").read_text()))
             mine = self.cfg.to_dict()
             ignore = {"device", "record_epochs", "eval_batch_size"}
             diff = {k: (saved.get(k), v) for k, v in json.loads(json.dumps(mine)).items()

@@ -355,3 +355,17 @@ def test_notebooks_read_the_reference_runs(ref, tmp_path, monkeypatch):
             assert R.MAKE_COMMAND in out and "   w/o DBR: last" in out
     assert not (tmp_path / "runs").exists()  # nothing was written where a run would train
 
+
+
+def test_runs_saved_before_a_field_existed_compare_with_its_earlier_behaviour():
+    """A saved config without a field added later is read with the value that reproduces the
+    behaviour before the field existed (config.ADDED_FIELDS): the shipped GPU run predates
+    mix_per_head and the schedule options and still matches the reference profile, while a config
+    asking for the new behaviour differs."""
+    from promix_tutorial.config import ADDED_FIELDS, profile_config
+    from promix_tutorial.reference import config_differences
+    cfg = profile_config("reference", "sym:0.8")
+    old = {k: v for k, v in json.loads(json.dumps(cfg.to_dict())).items() if k not in ADDED_FIELDS}
+    old.update(primary_dml=cfg.primary_dml, lga_guess=cfg.lga_guess)  # these it did record
+    assert config_differences(old, cfg) == {}
+    assert set(config_differences(old, cfg.replace(nesterov=True))) == {"nesterov"}
