@@ -105,10 +105,11 @@ def test_accuracy_gpu_cells_deadline_and_packing(tmp_path, monkeypatch, capsys):
         mod.select(["promix__sym0.3__seed0"])
     _short_tiny(monkeypatch, mod)
     res, runs, out = tmp_path / "acc", tmp_path / "runs", tmp_path / "out"
-    # the CE cell is guessed to take 0.001 min and runs; it takes seconds, so the ProMix cell
-    # (guessed 0.001 min too) would end after the 0.02-min deadline and is not started
+    # the CE cell is guessed to take 0.001 min and runs; the ProMix cell, guessed to take 30 min,
+    # would end after the 20-min deadline and is not started (no wall-clock race: CI's fast
+    # machines once finished the CE cell inside a 1.2-s deadline)
     assert mod.main(["--preset", "tiny", "--cells", "ce__sym0.8__seed0", "promix__sym0.8__seed0",
-                     "--deadline-minutes", "0.02", "--first-guess-minutes", "0.001", "0.001",
+                     "--deadline-minutes", "20", "--first-guess-minutes", "30", "0.001",
                      "--results", str(res), "--runs", str(runs), "--pack-to", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "[done] ce__sym0.8__seed0" in printed and "[wait] promix__sym0.8__seed0" in printed
