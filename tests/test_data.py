@@ -220,3 +220,20 @@ def test_promix_data_round_trip(tmp_path, capsys, as_tarball):
     assert cli.main(["data", "--source", str(tmp_path / "junk"), "--out",
                      str(tmp_path / "no.npz")]) == 2
     assert "data_batch" in capsys.readouterr().err and not (tmp_path / "no.npz").exists()
+
+
+def test_cifar_n_tests_honour_promix_cifarn_dir(tmp_path, monkeypatch):
+    """The CIFAR-N tests look where README tells users to put the files ($PROMIX_CIFARN_DIR)
+    first, and a skip says where they looked and what to set."""
+    from conftest import find_cifar_n_dir
+    (tmp_path / "n").mkdir()
+    (tmp_path / "n" / "CIFAR-10_human.pt").write_bytes(b"x")
+    monkeypatch.setenv("PROMIX_CIFARN_DIR", str(tmp_path / "n"))
+    assert find_cifar_n_dir() == (tmp_path / "n", "")
+    monkeypatch.setenv("PROMIX_CIFARN_DIR", str(tmp_path / "empty"))
+    import conftest
+    monkeypatch.setattr(conftest, "SHARED", tmp_path / "noshared")
+    monkeypatch.setattr(conftest, "REPO", tmp_path / "norepo")
+    d, why = find_cifar_n_dir()
+    assert d is None
+    assert str(tmp_path / "empty") in why and "set PROMIX_CIFARN_DIR" in why
