@@ -112,15 +112,22 @@ def check_out_folder(out: str, resume: bool) -> None:
 
 
 def next_steps(cfg, out: str) -> str:
-    """Where a finished run is and what to do with it next."""
+    """Where a finished run is and what to do with it next (and whether the notebooks, which
+    reuse finished runs of the config they ask for from `config.runs_root`, will find it)."""
+    from pathlib import Path
+    from .config import runs_root
     notebook = {"sym:0.8": "02_progressive_selection.ipynb (selection), "
                            "04_full_promix_run.ipynb"}.get(cfg.noise, "04_full_promix_run.ipynb")
     if cfg.noise.startswith("human:"):
         notebook = "06_real_world_noise.ipynb"
+    root = runs_root()
+    found = Path(out).resolve().is_relative_to(root.resolve())
     return (f"results: {out}/history.json (every epoch), {out}/samples_e*.npz (per-sample "
             f"arrays), {out}/checkpoint.pt\nnext: load it in Python with "
             f"`from promix_tutorial.history import RunHistory; run = RunHistory({str(out)!r})`, "
-            f"or open notebooks/{notebook}")
+            f"or open notebooks/{notebook}" +
+            ("; a notebook asking for this config loads this run instead of training it"
+             if found else f"; the notebooks look for finished runs in {root}, not here"))
 
 
 def cmd_data(args) -> int:

@@ -24,9 +24,11 @@ full-scale runs of the ``fast`` preset that a GPU made and the repository ships
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from .noise import NoiseSpec
 
@@ -65,6 +67,21 @@ ADDED_FIELDS = {
 def with_added_fields(saved: dict) -> dict:
     """A saved config (dict) with the `ADDED_FIELDS` it lacks, at their earlier behaviour."""
     return {**ADDED_FIELDS, **saved}
+
+
+# fields a config comparison ignores: they change where and how fast a run trains, or which
+# per-sample arrays it saves, not its results (as train.Trainer does when resuming)
+IGNORED_FIELDS = ("device", "record_epochs", "eval_batch_size")
+
+
+def config_differences(saved: dict, cfg: "TrainConfig") -> dict:
+    """``{field: (saved, asked)}`` for the fields where ``cfg`` differs from a saved config
+    (a dict as read from a run's config.json, completed by `with_added_fields`), ignoring
+    `IGNORED_FIELDS`. Used to load reference runs and to reuse finished runs."""
+    mine = json.loads(json.dumps(cfg.to_dict()))
+    saved = with_added_fields(saved)
+    return {k: (saved.get(k), mine.get(k)) for k in sorted(set(saved) | set(mine))
+            if k not in IGNORED_FIELDS and saved.get(k) != mine.get(k)}
 
 
 @dataclass(frozen=True)
@@ -317,6 +334,22 @@ def current_profile() -> str:
         raise ValueError(f"PROMIX_PROFILE={value!r} is not a profile: use one of "
                          f"{', '.join(PROFILES)} (or leave it unset to pick gpu/cpu automatically).")
     return value
+
+
+def runs_root() -> Path:
+    """The folder where the notebooks (and ``promix train --out runs/...`` run from the
+    repository root) keep their runs, so a run made one way is found by the other:
+    ``$PROMIX_RUNS_DIR`` if set (``~`` expanded, made absolute); else, when the package is
+    imported from a source checkout (the package folder's parent holds ``pyproject.toml`` and
+    ``promix_tutorial/``, e.g. ``pip install -e .``), that checkout's ``runs/``, whatever the
+    working directory (a notebook's kernel runs in ``notebooks/``); else (installed from a
+    wheel or git, e.g. on Colab) ``runs/`` in the current working directory."""
+    if os.environ.get("PROMIX_RUNS_DIR"):
+        return Path(os.environ["PROMIX_RUNS_DIR"]).expanduser().absolute()
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "promix_tutorial").is_dir():
+        return checkout / "runs"
+    return Path.cwd() / "runs"
 
 
 PROFILE_PRESET = {"gpu": "fast", "cpu": "cpu", "ci": "tiny", "reference": "fast"}

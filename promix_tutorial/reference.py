@@ -41,7 +41,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import PRESETS, TrainConfig, make_config, with_added_fields
+# config_differences and IGNORED_FIELDS live in config.py (train.py reuses finished runs with
+# them too); they stay importable from here
+from .config import (IGNORED_FIELDS, PRESETS, TrainConfig,  # noqa: F401
+                     config_differences, make_config)
 from .data import sha256_file
 from .history import RunHistory, atomic_write, save_json, save_npz
 from .results import cell_name
@@ -49,8 +52,6 @@ from .train import train_or_load
 
 MAKE_COMMAND = "bash benchmarks/device_check.sh"
 REFERENCE_TAG = "[shipped reference run, not trained here]"
-# fields a config comparison ignores (as train.Trainer does when resuming)
-IGNORED_FIELDS = ("device", "record_epochs", "eval_batch_size")
 SUMMARY_FIELDS = ("dataset", "noise", "seed", "method", "ablation", "model", "epochs", "n_train")
 # what the data was, by dataset name; the device machines read the offline CIFAR-10 copy
 DATA_TEXT = {"cifar10": "CIFAR-10 (offline JPEG-75 copy)", "cifar100": "CIFAR-100",
@@ -84,15 +85,6 @@ def _manifest(root: Path) -> dict:
 def available_references(root: str | os.PathLike | None = None) -> list[str]:
     """Names of the runs in the manifest (sorted; empty when there is none)."""
     return sorted(_manifest(Path(root) if root else reference_dir())["runs"])
-
-
-def config_differences(saved: dict, cfg: TrainConfig) -> dict:
-    """``{field: (saved, asked)}`` for the fields where ``cfg`` differs from a saved config,
-    ignoring `IGNORED_FIELDS`."""
-    mine = json.loads(json.dumps(cfg.to_dict()))
-    saved = with_added_fields(saved)
-    return {k: (saved.get(k), mine.get(k)) for k in sorted(set(saved) | set(mine))
-            if k not in IGNORED_FIELDS and saved.get(k) != mine.get(k)}
 
 
 def _closest_preset(config: dict) -> str:
@@ -267,7 +259,8 @@ def notebook_run(profile: str, cfg: TrainConfig, runs_dir: str | os.PathLike,
                  folder: str | os.PathLike, *, load: bool = False, data=None) -> RunHistory:
     """What notebooks call: in the ``reference`` profile the shipped run of ``cfg``'s cell
     (`load_reference`, config checked); otherwise `train.train_or_load` in
-    ``runs_dir / folder``."""
+    ``runs_dir / folder`` (which loads a finished run of the same config from elsewhere in the
+    shared runs folder, `config.runs_root`, instead of training it)."""
     if profile == "reference":
         if data is not None:
             raise ValueError("a reference run has its own data; data= cannot be used with "

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ from torch.profiler import record_function
 from tqdm.auto import tqdm
 
 from . import augment
-from .config import TrainConfig, with_added_fields
+from .config import TrainConfig, config_differences, runs_root, with_added_fields
 from .data import ImageDataset, load_dataset
 from .debias import debiased_margin_loss, debiased_pseudo_labels, debias_logits, uniform_prior, \
     update_class_prior
@@ -822,15 +823,89 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False,
                    data=data).fit()
 
 
+# how far find_finished_run looks: runs/cpu/ablations/no_lga is 3 levels below runs/
+SEARCH_DEPTH = 5
+SEARCH_MAX_FOLDERS = 5000
+
+
+def _holds_run(folder: Path) -> bool:
+    return any((folder / f).is_file() for f in ("checkpoint.pt", "history.json", "config.json"))
+
+
+def _run_folders(root: Path, depth: int = SEARCH_DEPTH, limit: int = SEARCH_MAX_FOLDERS):
+    """Folders holding a ``config.json`` under ``root``, breadth first, at most ``depth`` levels
+    down and ``limit`` folders looked into; hidden folders are skipped and a run folder is not
+    descended into (so a large or deep tree costs a bounded number of directory listings)."""
+    level, seen = [root], 0
+    for _ in range(depth + 1):
+        below = []
+        for folder in level:
+            seen += 1
+            if seen > limit:
+                return
+            if (folder / "config.json").is_file():
+                yield folder
+                continue
+            try:
+                below += sorted(Path(e.path) for e in os.scandir(folder)
+                                if e.is_dir() and not e.name.startswith("."))
+            except OSError:
+                continue
+        level = below
+
+
+def find_finished_run(cfg: TrainConfig, root: str | os.PathLike) -> Path | None:
+    """A finished run of ``cfg`` under ``root``, or None.
+
+    A folder qualifies when its ``config.json`` equals ``cfg`` as `config.config_differences`
+    compares them (the comparison used for reference runs: fields added later are read at their
+    earlier behaviour, and `config.IGNORED_FIELDS` -- device, record_epochs, eval_batch_size --
+    are ignored), its history holds ``cfg.epochs`` epochs, and it saved the per-sample arrays of
+    every epoch ``cfg.record_epochs`` asks for (and of the last one). The search goes at most
+    `SEARCH_DEPTH` folders down and looks into at most `SEARCH_MAX_FOLDERS` folders; hidden
+    folders are skipped. Several matches: the most recently finished one (``history.json``
+    written last), then the first by path."""
+    want = set(cfg.record_epochs) | {cfg.epochs - 1}
+    found = []
+    for folder in _run_folders(Path(root)):
+        try:
+            if config_differences(json.loads((folder / "config.json").read_text()), cfg):
+                continue
+            hist = RunHistory(folder)
+            finished = (folder / "history.json").stat().st_mtime
+        except (OSError, ValueError, KeyError, TypeError):  # unreadable or half-copied: skip
+            continue
+        if len(hist) >= cfg.epochs and want <= set(hist.sample_epochs()):
+            found.append((-finished, str(folder), folder))
+    return min(found)[2] if found else None
+
+
 def train_or_load(cfg: TrainConfig, out_dir: str | Path, *, load: bool = False,
                   progress: bool | str = "epochs",
-                  data: tuple[ImageDataset, NoisyLabels] | None = None) -> RunHistory:
+                  data: tuple[ImageDataset, NoisyLabels] | None = None,
+                  search_root: str | os.PathLike | None = None) -> RunHistory:
     """What notebooks call: with ``load=True`` read the finished run in ``out_dir`` (no
     training; a clear error if there is none); otherwise continue or start the run there. A
     finished run of the same config is loaded, not retrained; a different config in the same
     folder is an error naming the fields (nothing is overwritten). ``progress`` as in `train`;
-    the default, one bar over the epochs, keeps a notebook's output small."""
+    the default, one bar over the epochs, keeps a notebook's output small.
+
+    Runs made elsewhere are reused: when ``out_dir`` holds no run (no checkpoint, history or
+    config) and lies inside ``search_root`` (default `config.runs_root`, the folder the
+    notebooks and ``promix train --out runs/...`` share), a finished run of the same config
+    anywhere under ``search_root`` (`find_finished_run`) is returned instead of training (or,
+    with ``load=True``, instead of the error), with one line saying so: e.g. notebook 04's
+    ``runs/cpu/promix_sym50`` loads the quick start's ``runs/cpu_sym50``. Nothing is copied
+    into ``out_dir``. Not done with ``data=`` (custom data: a config cannot prove the data is
+    the same), nor for an ``out_dir`` outside ``search_root`` (e.g. the ``ci`` profile's
+    temporary folder, which so stays self-contained). `train` never reuses a run."""
     out = Path(out_dir)
+    root = Path(runs_root() if search_root is None else search_root).resolve()
+    if data is None and not _holds_run(out) and out.resolve().is_relative_to(root):
+        other = find_finished_run(cfg, root)
+        if other is not None:
+            print(f"using the finished run {other} (same config) instead of training into {out}")
+            return RunHistory(other)
     if load:
         hist = RunHistory(out)
         if len(hist) < hist.config["epochs"]:
