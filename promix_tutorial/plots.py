@@ -1,5 +1,10 @@
 """Figures of the tutorial (matplotlib + seaborn). Each returns the matplotlib Axes/Figure it
-drew so notebooks and tests can inspect it; nothing here computes results, it only draws them."""
+drew so notebooks and tests can inspect it; nothing here computes results, it only draws them.
+
+Legends sit outside the axes (`legend_outside`: right of them; one figure legend for
+`plot_training_curves`), so they cannot cover bars or lines whatever the data. The bar charts
+the sliders redraw (`plot_class_counts`, `plot_scores`) have an ``update_*`` twin that changes
+only bar heights and texts of an existing Axes (see widgets.py)."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -66,116 +71,236 @@ def _epochs(run):
     return run.epochs + 1  # 1-based on the axis
 
 
+def legend_outside(ax, handles=None, **kw):
+    """The legend of ``ax`` to the right of the axes, where it cannot cover data however tall
+    the bars or lines get (``fig.tight_layout()`` and Jupyter's tight bounding box make room
+    for it). Returns the Legend."""
+    if handles is not None:
+        kw["handles"] = handles
+    kw = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "borderaxespad": 0.0,
+          "fontsize": 8, **kw}
+    return ax.legend(**kw)
+
+
+def _fit(ax, own: bool):
+    """Shrink the axes of a figure the function made itself so its outside legend fits in it
+    (a figure passed in through ``ax`` is the caller's to lay out)."""
+    if own:
+        ax.figure.tight_layout()
+
+
+SELECTOR_NAMES = {"css": "CSS", "mhcs": "MHCS", "union": "CSS + MHCS"}
+
+
+def _count_ylim(ax, counts: dict, reference, ylim):
+    if ylim is None:
+        tops = [np.max(v, initial=0) for v in counts.values()]
+        if reference is not None:
+            tops.append(np.max(reference, initial=0))
+        ylim = 1.08 * max(max(tops), 1)
+    ax.set_ylim(0, ylim)
+
+
 def plot_class_counts(counts: dict, class_names, ax=None, title: str | None = None,
-                      reference=None):
+                      reference=None, *, xlabel: str = "class", ylim: float | None = None,
+                      reference_label: str = "truly clean"):
     """Grouped bars of per-class counts, one group per class and one bar per entry of
     ``counts`` (label -> (C,) array). ``reference`` (C,) draws a dashed line per class (e.g. the
-    number of truly clean samples). Returns the Axes."""
-    import pandas as pd
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(max(6, 0.7 * len(class_names)), 3.5))
-    df = pd.DataFrame({k: np.asarray(v) for k, v in counts.items()}, index=list(class_names))
-    df.plot.bar(ax=ax, width=0.8, rot=45 if len(class_names) > 10 else 0)
+    number of truly clean samples), labelled ``reference_label``. ``ylim`` fixes the top of the
+    y-axis (default: a little above the tallest bar). The legend sits right of the axes.
+    `update_class_counts` redraws the same axes for new counts. Returns the Axes."""
+    names = list(class_names)
+    C, k = len(names), len(counts)
+    own = ax is None
+    if own:
+        _, ax = plt.subplots(figsize=(min(max(6, 0.7 * C), 14) + 2, 3.6))
+    x, width = np.arange(C), 0.8 / k
+    for j, (label, v) in enumerate(counts.items()):
+        ax.bar(x + (j - (k - 1) / 2) * width, np.asarray(v), width, label=label)
+    handles = list(ax.containers)
     if reference is not None:
-        for i, r in enumerate(np.asarray(reference)):
-            ax.hlines(r, i - 0.4, i + 0.4, colors="black", linestyles="dashed", linewidth=1)
+        handles.append(ax.hlines(np.asarray(reference), x - 0.4, x + 0.4, colors="black",
+                                 linestyles="dashed", linewidth=1, label=reference_label,
+                                 gid="reference"))
+    if C <= 30:
+        ax.set_xticks(x, names, rotation=45 if C > 10 else 0, ha="right" if C > 10 else "center")
+    else:  # CIFAR-100: every tenth class
+        ax.set_xticks(x[::10], names[::10], rotation=45, ha="right")
+    ax.set_xlim(-0.6, C - 0.4)
+    _count_ylim(ax, counts, reference, ylim)
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("samples")
     ax.set_title(title or "selected samples per class")
+    legend_outside(ax, handles=handles)
+    _fit(ax, own)
     return ax
+
+
+def update_class_counts(ax, counts: dict, reference=None, title: str | None = None,
+                        ylim: float | None = None):
+    """Redraw an Axes of `plot_class_counts` for new counts (same labels, same classes): only
+    the bar heights, the dashes, the title and the y-range change, which is what makes a slider
+    step fast. Returns the Axes."""
+    for bars, v in zip(ax.containers, counts.values()):
+        for bar, h in zip(bars, np.asarray(v)):
+            bar.set_height(h)
+    if reference is not None:
+        dashes = next(c for c in ax.collections if c.get_gid() == "reference")
+        dashes.set_segments([[(i - 0.4, r), (i + 0.4, r)] for i, r in enumerate(reference)])
+    if title is not None:
+        ax.set_title(title)
+    _count_ylim(ax, counts, reference, ylim)
+    return ax
+
+
+_METRICS = {"precision": "precision", "recall": "recall", "f1": "F1"}
 
 
 def plot_scores(scores: dict, ax=None, title: str | None = None):
-    """Bars of precision / recall / F1 per selector (``{name: {"precision", "recall", "f1"}}``)."""
-    import pandas as pd
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 3.2))
-    df = pd.DataFrame({k: {m: v[m] for m in ("precision", "recall", "f1")}
-                       for k, v in scores.items()}).T
-    df.plot.bar(ax=ax, rot=0, ylim=(0, 1.05))
+    """Bars of precision / recall / F1 per selector (``{name: {"precision", "recall", "f1"}}``;
+    css / mhcs / union are shown as CSS / MHCS / CSS + MHCS). The legend sits right of the
+    axes; `update_scores` redraws it for new scores. Returns the Axes."""
+    own = ax is None
+    if own:
+        _, ax = plt.subplots(figsize=(6.5, 3.2))
+    names = list(scores)
+    x, width = np.arange(len(names)), 0.8 / len(_METRICS)
+    for j, (m, label) in enumerate(_METRICS.items()):
+        ax.bar(x + (j - 1) * width, [scores[k][m] for k in names], width, label=label)
+    ax.set_xticks(x, [SELECTOR_NAMES.get(k, k) for k in names])
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("selection")
+    ax.set_ylabel("score (vs the true labels)")
     ax.set_title(title or "selection quality vs the injected noise")
-    ax.legend(loc="lower right", fontsize=8)
+    legend_outside(ax)
+    _fit(ax, own)
     return ax
+
+
+def update_scores(ax, scores: dict, title: str | None = None):
+    """Redraw an Axes of `plot_scores` for new scores of the same selectors. Returns the Axes."""
+    for bars, m in zip(ax.containers, _METRICS):
+        for bar, k in zip(bars, scores):
+            bar.set_height(scores[k][m])
+    if title is not None:
+        ax.set_title(title)
+    return ax
+
+
+COINCIDE_F1 = 0.02  # two F1 lines closer than this everywhere are drawn on top of each other
+
+
+def coincide(a, b, atol: float = COINCIDE_F1) -> bool:
+    """Whether two series would be drawn as one line: defined at the same points and nowhere
+    further apart than ``atol``."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.shape != b.shape or not np.array_equal(np.isfinite(a), np.isfinite(b)):
+        return False
+    both = np.isfinite(a)
+    return bool(both.any()) and float(np.abs(a[both] - b[both]).max()) <= atol
 
 
 def plot_selection_f1(run, ax=None, baseline_run=None, title: str | None = None):
     """The paper's Fig. 3 at this run's scale: selection F1 per epoch of ProMix (CSS + MHCS of
     network 1) against DivideMix's GMM and small-loss selection, each tuned two ways: ONCE for
     the whole run (one threshold / forget rate with the best mean F1, as the paper tuned them;
-    `metrics.once_tuned`) and, thinner, for the best F1 of every epoch (an oracle no method
-    has). The baselines are applied to ``baseline_run``'s network losses when given (e.g. a CE
-    run), else to this run's own network. The per-epoch oracles of the two baselines coincide
-    whenever the GMM's clean probability orders the samples as their losses do; the legend then
-    says so and one line is drawn. Returns the Axes."""
+    `metrics.once_tuned`; solid) and, thinner, for the best F1 of every epoch (an oracle no
+    method has; dashed / dotted). The baselines are applied to ``baseline_run``'s network losses
+    when given (e.g. a CE run), else to this run's own network.
+
+    The two baselines often give the same F1 (the GMM's clean probability orders the samples as
+    their losses do), so their lines lie on top of each other. Every line is still drawn, GMM's
+    with crosses and small-loss's with open circles at alternating epochs so both stay visible,
+    and when two lines coincide (`coincide`) the small-loss entry of the legend says so. The
+    legend sits right of the axes. Returns the Axes."""
     from .metrics import once_tuned
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6.5, 4))
+    own = ax is None
+    if own:
+        _, ax = plt.subplots(figsize=(10, 4))
     ep = _epochs(run)
     ax.plot(ep, run.series("selection.union.f1"), marker=".", color="C0", lw=2,
             label="ProMix (CSS + MHCS)")
     base = baseline_run or run
     src = "" if baseline_run is None else ", CE network"
     bep = _epochs(base)
-    for key, name, color in (("gmm", "DivideMix GMM", "C1"), ("small_loss", "small-loss", "C2")):
-        value, series = once_tuned(base.records, key)
-        if value is not None:
-            what = "threshold" if key == "gmm" else "forget rate"
-            ax.plot(bep, series, color=color, marker="x", ms=4,
-                    label=f"{name}, {what} {value:.2f} tuned once{src}")
-    gmm, small = base.series("baselines.gmm.f1"), base.series("baselines.small_loss.f1")
-    same = np.allclose(gmm, small, atol=1e-4, equal_nan=True)
-    ax.plot(bep, gmm, color="C1", ls="--", lw=1,
-            label=("GMM = small-loss" if same else "DivideMix GMM") + f", tuned every epoch{src}"
-            + (" (identical: same ranking)" if same else ""))
-    if not same:
-        ax.plot(bep, small, color="C2", ls=":", lw=1, label=f"small-loss, tuned every epoch{src}")
+    every = max(1, len(bep) // 15)
+    marks = {"gmm": dict(color="C1", marker="x", markevery=(0, every)),
+             "small_loss": dict(color="C2", marker="o", mfc="none", markevery=(every // 2, every))}
+    name = {"gmm": "DivideMix GMM", "small_loss": "small-loss"}
+    what = {"gmm": "threshold", "small_loss": "forget rate"}
+    once = {k: once_tuned(base.records, k) for k in marks}
+    tunings = [  # ({baseline: (label, F1 per epoch)}, line style per baseline, width, marker size)
+        ({k: (f"{name[k]}, {what[k]} {v:.2f} tuned once{src}", f1)
+          for k, (v, f1) in once.items() if v is not None},
+         {"gmm": "-", "small_loss": "-"}, 1.5, 5),
+        ({k: (f"{name[k]}, tuned every epoch{src}", base.series(f"baselines.{k}.f1"))
+          for k in marks},
+         {"gmm": "--", "small_loss": ":"}, 1, 4)]
+    for lines, ls, lw, ms in tunings:
+        same = len(lines) == 2 and coincide(lines["gmm"][1], lines["small_loss"][1])
+        for k, (label, f1) in lines.items():
+            if same and k == "small_loss":
+                label += " (coincides with the GMM line)"
+            ax.plot(bep, f1, ls=ls[k], lw=lw, ms=ms, label=label, **marks[k])
     ax.set_xlabel("epoch")
     ax.set_ylabel("selection F1")
-    ax.set_ylim(0, 1.3)
+    ax.set_ylim(0, 1.02)
     ax.set_yticks(np.linspace(0, 1, 6))
-    ax.legend(fontsize=7, loc="upper center", ncol=2)
+    legend_outside(ax)
     ax.set_title(title or f"clean-sample selection, {run.config['noise']}")
+    _fit(ax, own)
     return ax
 
 
 def plot_pseudo_label_accuracy(runs: dict, ax=None, title: str | None = None):
     """Fig. 4: accuracy of the pseudo-labels on the unlabeled set per epoch. ``runs`` maps a label
-    to a `RunHistory`; for each run both the plain and the debiased pseudo-label accuracy are
-    drawn (the debiased one is what a debiased run trains on). Returns the Axes."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 3.8))
+    to a `RunHistory`; for each run both the debiased (solid) and the plain (dashed) pseudo-label
+    accuracy are drawn, in the run's colour (the debiased one is what a debiased run trains on).
+    The legend names each run once and the two line styles once, right of the axes. Returns the
+    Axes."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    own = ax is None
+    if own:
+        _, ax = plt.subplots(figsize=(8.5, 3.8))
+    handles = []
     for label, run in runs.items():
         ep = _epochs(run)
-        line, = ax.plot(ep, run.series("pseudo_acc_debiased"), label=f"{label}: debiased")
+        line, = ax.plot(ep, run.series("pseudo_acc_debiased"), label=f"{label}, debiased")
         ax.plot(ep, run.series("pseudo_acc"), linestyle="--", color=line.get_color(),
-                label=f"{label}: without debiasing")
+                label=f"{label}, plain")
+        handles.append(Patch(color=line.get_color(), label=label))
+    handles += [Line2D([], [], color="dimgray", label="debiased pseudo-labels"),
+                Line2D([], [], color="dimgray", ls="--", label="plain pseudo-labels")]
     ax.set_xlabel("epoch")
-    ax.set_ylabel("pseudo-label accuracy (unlabeled set)")
-    ax.legend(fontsize=8)
+    ax.set_ylabel("pseudo-label accuracy\n(unlabeled set)")
+    legend_outside(ax, handles=handles)
     ax.set_title(title or "pseudo-label accuracy")
+    _fit(ax, own)
     return ax
 
 
 def plot_training_curves(runs: dict, title: str | None = None):
-    """Three panels per set of runs (label -> `RunHistory`): test accuracy, selection F1 and
-    labeled-set size per epoch. Runs without selection (CE) appear in the first panel only.
-    Returns the Figure."""
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    """Three titled panels per set of runs (label -> `RunHistory`): test accuracy, selection F1
+    and labeled-set size per epoch, with one legend for all right of the panels. Runs without
+    selection (CE) appear in the first panel only. Returns the Figure."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4), layout="constrained")
     for label, run in runs.items():
         ep = _epochs(run)
         axes[0].plot(ep, run.series("test_acc") * 100, label=label)
         if "selection" in (run.records[-1] if run.records else {}):
             axes[1].plot(ep, run.series("selection.union.f1"), label=label)
             axes[2].plot(ep, run.series("selection.labeled.count"), label=label)
-    for ax, yl in zip(axes, ("test accuracy (%)", "selection F1 (CSS + MHCS)",
+    for ax, name, yl in zip(axes, ("test accuracy", "clean-sample selection", "labeled set"),
+                            ("test accuracy (%)", "selection F1 (CSS + MHCS)",
                              "labeled samples (network 1)")):
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(yl)
-        ax.legend(fontsize=8)
+        ax.set_title(name, fontsize=13)
+        ax.set_xlabel("epoch", fontsize=12)
+        ax.set_ylabel(yl, fontsize=12)
+        ax.tick_params(labelsize=11)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=11)
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=14)
     return fig
 
 

@@ -6,9 +6,34 @@ never retrain.
 - `pseudo_labels_at` / `PseudoLabelExplorer`: a slider for alpha -> debiased pseudo-labels of
   the unlabeled samples, their accuracy and per-class histogram.
 
-The ``compute`` functions are plain and fast (well under a second on 50,000 samples, see
-benchmarks/widgets_speed.py); the explorers only wire sliders to them and draw. Each notebook
-widget cell is followed by a direct call of the same function so headless runs check it.
+The ``*_at`` functions compute (milliseconds on 50,000 samples); the ``show_*`` functions draw
+their result, or redraw a figure they drew before; the explorers wire sliders to them. Each
+notebook widget cell is followed by a direct call of the same function so headless runs check
+it.
+
+What a widget cell shows. A widget lives only while its kernel does: after a kernel restart or
+in a reopened notebook JupyterLab shows "Error displaying widget: model not found" in its
+place, and anything drawn inside it is gone too. So displaying an explorer
+(``display(explorer.widget)`` or ``display(explorer)``) emits, in this order:
+
+1. a one-line hint naming the initial setting and saying to run the cell for the sliders,
+2. a static PNG of the initial setting,
+3. the widget: the sliders and, below them, the live figure (an ``ipywidgets.Output`` whose
+   content is replaced by each new frame).
+
+1 and 2 are ordinary outputs that the saved .ipynb keeps whatever happens to the widget, so a
+reopened notebook still shows the figure. While the kernel runs, the static copy stays above
+the sliders as the "before" picture (the hint says what it is) and the live figure below them
+follows the sliders.
+
+Speed. A slider step recomputes the result, then changes only the bar heights and texts of the
+explorer's one figure (``update_*`` in plots.py; no new figure, no layout pass) and renders it
+once to a PNG at `DPI` (`figure_png`, with the bounding box measured only when the y-range
+changes). benchmarks/widgets_speed.py times the whole step on 50,000 samples. Fast key presses
+need no skipping logic here: ipywidgets' front end keeps at most one change per slider in flight
+and, while the kernel is busy drawing, merges further presses into one message carrying the
+newest value; every step reads the sliders' current values, so the last frame always shows
+the last value.
 
 ``samples`` is the dict of `RunHistory.samples()`: ``losses`` (K, N), ``probs`` (K, N, C)
 float16 (eval mode, un-augmented images), ``noisy``, ``clean`` (N,), ``labeled`` (K, N),
@@ -16,7 +41,12 @@ float16 (eval mode, un-augmented images), ``noisy``, ``clean`` (N,), ``labeled``
 """
 from __future__ import annotations
 
+import base64
+import functools
+import io
+
 import matplotlib.pyplot as plt
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 import numpy as np
 import torch
 
@@ -74,65 +104,176 @@ def pseudo_labels_at(samples: dict, alpha: float, net: int = 0) -> dict:
             "true_per_class": torch.bincount(clean, minlength=C).numpy()}
 
 
-def show_selection(samples: dict, R: float, tau: float, class_names=None, net: int = 0):
-    """Draw `selection_at`: per-class counts and the P/R/F1 bars. Returns (result, Figure)."""
-    from .plots import plot_class_counts, plot_scores
+DPI = 80  # the slider figures: about 1,000 px wide, a notebook cell's width; fewer pixels to draw
+
+
+def figure_png(fig, bbox=None) -> bytes:
+    """PNG bytes of ``fig`` drawn as Jupyter's inline backend draws it (the figure's dpi, its
+    tight bounding box plus the usual pad), so a slider frame has the pixels of the figure a
+    cell would show for the same values (not the same bytes: a faster compression). ``bbox``
+    (from `tight_bbox`) saves measuring that box again: one draw instead of two."""
+    buf = io.BytesIO()
+    fig.canvas.print_figure(buf, format="png", dpi=fig.dpi, facecolor=fig.get_facecolor(),
+                            edgecolor=fig.get_edgecolor(), bbox_inches=bbox or "tight",
+                            pil_kwargs={"compress_level": 1})  # same pixels, encoded 4x faster
+    return buf.getvalue()
+
+
+def tight_bbox(fig):
+    """The box (inches) `figure_png` crops ``fig`` to; it changes only when the layout does."""
+    fig.draw_without_rendering()
+    return fig.get_tightbbox(fig.canvas.get_renderer()).padded(
+        plt.rcParams["savefig.pad_inches"])
+
+
+def _figure(fig, figsize):
+    """``fig`` when given (to be updated), else a new pyplot figure of the slider figures' dpi."""
+    return fig if fig is not None else plt.figure(figsize=figsize, dpi=DPI)
+
+
+def show_selection(samples: dict, R: float, tau: float, class_names=None, net: int = 0,
+                   fig=None):
+    """Draw `selection_at`: per-class selected counts (dashes: truly clean; the y-axis goes up
+    to the largest class, so the bars grow with R) and the precision / recall / F1 bars.
+    Returns (result, Figure). ``fig``: a Figure this function returned before, redrawn in place
+    for the new values (what `SelectionExplorer` does on every slider step); default a new
+    pyplot figure."""
+    from .plots import (SELECTOR_NAMES, plot_class_counts, plot_scores, update_class_counts,
+                        update_scores)
 
     res = selection_at(samples, R, tau, net)
     C = len(res["clean_per_class"])
+    counts = {SELECTOR_NAMES[k]: v for k, v in res["per_class"].items()}
+    title = f"selected per given class, R={R:.2f}, tau={tau:.3f}"
+    top = 1.05 * np.bincount(samples["noisy"], minlength=C).max()  # the same for every R
+    if fig is not None and fig.axes:
+        update_class_counts(fig.axes[0], counts, reference=res["clean_per_class"], title=title,
+                            ylim=top)
+        update_scores(fig.axes[1], res["scores"])
+        return res, fig
     names = list(class_names) if class_names is not None else [str(i) for i in range(C)]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 3.6), gridspec_kw={"width_ratios": [2, 1]})
-    plot_class_counts({k.upper(): v for k, v in res["per_class"].items()}, names, ax=axes[0],
-                      reference=res["clean_per_class"],
-                      title=f"selected per given class (dashes: truly clean), R={R:.2f}, tau={tau:.3f}")
+    fig = _figure(fig, (13, 3.6))
+    axes = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
+    plot_class_counts(counts, names, ax=axes[0], reference=res["clean_per_class"], title=title,
+                      xlabel="given label", ylim=top)
     plot_scores(res["scores"], ax=axes[1])
     fig.tight_layout()
     return res, fig
 
 
-def show_pseudo_labels(samples: dict, alpha: float, class_names=None, net: int = 0):
-    """Draw `pseudo_labels_at`: per-class pseudo-label histogram (plain, debiased, truth)."""
-    from .plots import plot_class_counts
+def show_pseudo_labels(samples: dict, alpha: float, class_names=None, net: int = 0, fig=None):
+    """Draw `pseudo_labels_at`: per-class pseudo-label histogram (plain, debiased, truth).
+    Returns (result, Figure); ``fig`` as in `show_selection`."""
+    from .plots import plot_class_counts, update_class_counts
 
     res = pseudo_labels_at(samples, alpha, net)
+    counts = {"plain pseudo-labels": res["per_class_plain"],
+              "debiased pseudo-labels": res["per_class"],
+              "true classes": res["true_per_class"]}
+    title = (f"unlabeled set, alpha={alpha:.2f}: pseudo-labels {res['accuracy_plain']:.1%} "
+             f"right plain, {res['accuracy']:.1%} debiased")
+    if fig is not None and fig.axes:
+        update_class_counts(fig.axes[0], counts, title=title)
+        return res, fig
     C = len(res["true_per_class"])
     names = list(class_names) if class_names is not None else [str(i) for i in range(C)]
-    ax = plot_class_counts({"plain pseudo-labels": res["per_class_plain"],
-                            f"debiased (alpha={alpha:.2f})": res["per_class"],
-                            "true classes": res["true_per_class"]}, names,
-                           title=f"unlabeled set: accuracy {res['accuracy_plain']:.1%} plain, "
-                                 f"{res['accuracy']:.1%} debiased")
-    return res, ax.figure
+    fig = _figure(fig, (min(max(6, 0.7 * C), 14) + 2.5, 3.6))
+    plot_class_counts(counts, names, ax=fig.subplots(), title=title, xlabel="class")
+    fig.tight_layout()
+    return res, fig
 
 
 class _Explorer:
-    """Sliders -> a compute-and-draw function, output in an ipywidgets.Output; ``result`` holds
-    the last computed result (what tests inspect after setting slider values)."""
+    """Sliders over a ``show_*`` function of this module: each slider step recomputes, redraws
+    the explorer's one figure in place and shows it as a PNG in ``output``.
 
-    def __init__(self, sliders: dict, draw):
+    Attributes: ``sliders`` (name -> slider), ``result`` (of the last step: what tests
+    inspect), ``figure``, ``frame`` (the PNG bytes shown now), ``initial_frame`` (the static
+    copy) and ``widget`` (sliders + ``output``; displaying it also shows the static copy)."""
+
+    def __init__(self, sliders: dict, show):
         import ipywidgets as w
 
-        self.sliders, self._draw, self.result = sliders, draw, None
+        self.sliders, self._show = sliders, show
+        self.result, self.figure = show(**self.values())
+        plt.close(self.figure)  # ours, not pyplot's: a notebook must not show it after the cell
+        FigureCanvasAgg(self.figure)  # what the PNGs are drawn with
+        self.figure.set_layout_engine(None)  # laid out once: no layout pass per frame
+        self._bbox = self._bbox_key = None
         self.output = w.Output()
+        self.widget = _explorer_box_class()([w.HBox(list(sliders.values())), self.output])
+        self.widget.explorer = self
+        self._render()
+        self.initial_frame, self.initial_values = self.frame, self.values()
         for s in sliders.values():
-            s.observe(lambda _change: self.update(), names="value")
-        self.widget = w.VBox([w.HBox(list(sliders.values())), self.output])
-        self.update()
+            s.observe(self._on_change, names="value")
+
+    def values(self) -> dict:
+        return {k: s.value for k, s in self.sliders.items()}
+
+    def setting(self, values: dict | None = None) -> str:
+        """``"R=0.50, tau=0.990"``: slider values as their readouts show them."""
+        values = self.values() if values is None else values
+        return ", ".join(f"{k}={format(v, self.sliders[k].readout_format)}"
+                         for k, v in values.items())
 
     def update(self):
-        with self.output:
-            self.output.clear_output(wait=True)
-            self.result, fig = self._draw(**{k: s.value for k, s in self.sliders.items()})
-            from IPython import get_ipython
-            if get_ipython() is not None:  # inside a notebook: show the figure in the output
-                from IPython.display import display
-                display(fig)
-            plt.close(fig)
+        """Recompute for the sliders' current values, redraw the figure in place and show the
+        new frame; returns the result. Every slider change calls it (module docstring: why the
+        last frame always shows the last value)."""
+        self.result, _ = self._show(fig=self.figure, **self.values())
+        self._render()
         return self.result
+
+    def _on_change(self, _change):
+        self.update()
+
+    def _render(self):
+        key = [ax.get_ylim() for ax in self.figure.axes]
+        if key != self._bbox_key:  # the y-range moved: the tick labels, so the box may too
+            self._bbox, self._bbox_key = tight_bbox(self.figure), key
+        self.frame = figure_png(self.figure, self._bbox)
+        # one state update replaces the shown image (no clear_output + display pair)
+        self.output.outputs = ({"output_type": "display_data", "metadata": {},
+                                "data": _png_bundle(self.frame, f"<figure: {self.setting()}>")},)
+
+    def show_static_copy(self):
+        """Display the hint line and the initial frame as ordinary cell outputs, which the saved
+        notebook keeps when the widget cannot be shown (module docstring)."""
+        from IPython.display import display
+
+        what = self.setting(self.initial_values)
+        hint = (f"Static figure of the initial setting ({what}), saved with the notebook; run "
+                f"this cell to get the sliders, with a live figure below them.")
+        display({"text/markdown": f"*{hint}*", "text/plain": hint}, raw=True)
+        display(_png_bundle(self.initial_frame, f"<static figure: {what}>"), raw=True)
 
     def _ipython_display_(self):
         from IPython.display import display
         display(self.widget)
+
+
+@functools.cache
+def _explorer_box_class():
+    """The class of an explorer's ``widget`` (made on first use: ipywidgets is imported only
+    when a widget is built)."""
+    import ipywidgets as w
+
+    class ExplorerBox(w.VBox):
+        """Sliders + the live figure; displaying it first shows the explorer's static copy."""
+        explorer = None
+
+        def _ipython_display_(self):
+            from IPython.display import display
+            if self.explorer is not None:
+                self.explorer.show_static_copy()
+            display(self._repr_mimebundle_(), raw=True)
+
+    return ExplorerBox
+
+
+def _png_bundle(png: bytes, text: str) -> dict:
+    return {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": text}
 
 
 class SelectionExplorer(_Explorer):
@@ -145,7 +286,8 @@ class SelectionExplorer(_Explorer):
         sliders = {"R": w.FloatSlider(value=R, min=0.05, max=1.0, step=0.05, description="R"),
                    "tau": w.FloatSlider(value=tau, min=0.5, max=0.999, step=0.005,
                                         readout_format=".3f", description="tau")}
-        super().__init__(sliders, lambda R, tau: show_selection(samples, R, tau, class_names, net))
+        super().__init__(sliders, lambda R, tau, fig=None: show_selection(
+            samples, R, tau, class_names, net, fig=fig))
 
 
 class PseudoLabelExplorer(_Explorer):
@@ -156,5 +298,5 @@ class PseudoLabelExplorer(_Explorer):
 
         sliders = {"alpha": w.FloatSlider(value=alpha, min=0.0, max=2.0, step=0.05,
                                           description="alpha")}
-        super().__init__(sliders, lambda alpha: show_pseudo_labels(samples, alpha, class_names,
-                                                                   net))
+        super().__init__(sliders, lambda alpha, fig=None: show_pseudo_labels(
+            samples, alpha, class_names, net, fig=fig))

@@ -1,5 +1,9 @@
 """Widgets and run figures: set slider values, check the recomputed results; draw each figure
 from a small synthetic run folder."""
+import base64
+import io
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -63,6 +67,131 @@ def test_selection_explorer_sliders_recompute():
     assert ex.result["scores"] == widgets.selection_at(s, 0.2, 0.99)["scores"]
     ex.sliders["tau"].value = 0.6
     assert ex.result["scores"]["mhcs"]["count"] == widgets.selection_at(s, 0.2, 0.6)["scores"]["mhcs"]["count"]
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    from PIL import Image
+    with Image.open(io.BytesIO(png)) as im:
+        return np.asarray(im.convert("RGBA"))
+
+
+def _shown_png(explorer) -> bytes:
+    """The PNG the explorer's live Output widget shows now."""
+    (out,) = explorer.output.outputs
+    return base64.b64decode(out["data"]["image/png"])
+
+
+@pytest.fixture
+def ipython(tmp_path, monkeypatch):
+    """A real IPython shell (no history file), so `display` publishes as in a notebook."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    cfg = Config()
+    cfg.HistoryManager.enabled = False
+    yield InteractiveShell.instance(config=cfg)
+    InteractiveShell.clear_instance()
+
+
+@pytest.mark.parametrize("make, setting", [
+    (lambda s: widgets.SelectionExplorer(s, ["a", "b", "c", "d", "e"], R=0.5, tau=0.99),
+     "R=0.50, tau=0.990"),
+    (lambda s: widgets.PseudoLabelExplorer(s, alpha=0.8), "alpha=0.80")])
+def test_widget_cell_keeps_a_static_copy(ipython, make, setting):
+    """What `display(explorer.widget)` (the notebooks' call) puts in the cell: a hint line and a
+    static PNG of the initial setting as ordinary outputs (kept in the saved .ipynb when the
+    widget model is gone), then the widget: sliders + the live figure. The static copy stays
+    the initial setting when the sliders move."""
+    from IPython.display import display
+    from IPython.utils.capture import capture_output
+    s = synthetic_samples()
+    ex = make(s)
+    name = next(iter(ex.sliders))
+    ex.sliders[name].value = ex.sliders[name].value / 2  # moved before (re)displaying
+    for obj in (ex.widget, ex):  # display(explorer) shows the same
+        with capture_output() as cap:
+            display(obj)
+        hint, static, widget = (o.data for o in cap.outputs)
+        assert setting in hint["text/plain"] and "run this cell" in hint["text/plain"]
+        assert hint["text/markdown"].strip("*") == hint["text/plain"]
+        png = base64.b64decode(static["image/png"])
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and png == ex.initial_frame
+        assert setting in static["text/plain"]
+        assert widget["application/vnd.jupyter.widget-view+json"]["model_id"] == ex.widget.model_id
+    assert ex.frame != ex.initial_frame and _shown_png(ex) == ex.frame  # the live one moved on
+    sliders, live = ex.widget.children
+    assert list(sliders.children) == list(ex.sliders.values()) and live is ex.output
+
+
+def test_notebook_calls_keep_working():
+    """The notebooks' direct calls: a pyplot figure that ``plt.show()`` shows."""
+    import matplotlib.pyplot as plt
+    s = synthetic_samples()
+    res, fig = widgets.show_selection(s, R=0.3, tau=0.9, class_names=list("abcde"))
+    assert fig.number in plt.get_fignums() and res["scores"]["css"]["count"] > 0
+    res, fig = widgets.show_pseudo_labels(s, alpha=0.8, class_names=list("abcde"))
+    assert fig.number in plt.get_fignums() and res["count"] > 0
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == list("abcde")
+
+
+def test_explorer_figure_stays_out_of_pyplot():
+    """The explorer's figure is not a pyplot figure: the inline backend must not show it as an
+    extra static image at the end of the cell."""
+    import matplotlib.pyplot as plt
+    before = plt.get_fignums()
+    widgets.SelectionExplorer(synthetic_samples())
+    assert plt.get_fignums() == before
+
+
+def test_fast_slider_changes_end_on_the_last_value():
+    """Several changes in a row (as the front end sends key presses, through `set_state`, and as
+    code sets them): the final frame is the figure of the last values, pixel for pixel the one
+    a fresh `show_selection` draws for them, and the shown image is that frame."""
+    s = synthetic_samples()
+    ex = widgets.SelectionExplorer(s, R=0.5, tau=0.99)
+    for R in (0.55, 0.6, 0.65, 0.7):
+        ex.sliders["R"].set_state({"value": R})
+    for tau in (0.985, 0.98, 0.975):
+        ex.sliders["tau"].value = tau
+    ex.sliders["R"].set_state({"value": 0.75})
+    assert ex.result["scores"] == widgets.selection_at(s, 0.75, 0.975)["scores"]
+    assert "R=0.75, tau=0.975" in ex.figure.axes[0].get_title()
+    _, fresh = widgets.show_selection(s, 0.75, 0.975)
+    assert (_pixels(ex.frame) == _pixels(widgets.figure_png(fresh))).all()
+    assert _shown_png(ex) == ex.frame
+    first = widgets.SelectionExplorer(s, R=0.5, tau=0.99)
+    assert not np.array_equal(_pixels(first.frame), _pixels(ex.frame))
+
+
+def test_pseudo_label_explorer_frames_follow_alpha():
+    s = synthetic_samples()
+    s["labeled"][:] = False
+    ex = widgets.PseudoLabelExplorer(s, alpha=0.0)
+    for a in (0.25, 0.5, 1.0, 1.5):
+        ex.sliders["alpha"].value = a
+    _, fresh = widgets.show_pseudo_labels(s, 1.5)
+    assert (_pixels(ex.frame) == _pixels(widgets.figure_png(fresh))).all()
+    assert "alpha=1.50" in ex.figure.axes[0].get_title()
+
+
+def test_widgets_speed_benchmark_writes_whole_step_times(tmp_path, capsys):
+    """The benchmark runs and records whole slider steps (compute + redraw + PNG) with the
+    load; no timing is asserted here (benchmarks/widgets_speed.py is where speed is read)."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "widgets_speed.py"
+    spec = importlib.util.spec_from_file_location("widgets_speed", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "w.json"
+    assert mod.main(["--n", "500", "--classes", "4", "--repeat", "2", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    whole = [r for r in res["rows"] if r["whole_step"]]
+    assert {r["what"] for r in whole} == {"SelectionExplorer R step", "SelectionExplorer tau step",
+                                          "PseudoLabelExplorer alpha step"}
+    assert all(r["wall"]["p90_s"] > 0 and r["frame_bytes"] > 1000 for r in whole)
+    assert len(res["info"]["loadavg_before"]) == 3 and res["target_s"] == 0.3
+    assert "load average" in capsys.readouterr().out
 
 
 def test_pseudo_label_explorer_slider_recomputes():
