@@ -352,6 +352,20 @@ def runs_root() -> Path:
     return Path.cwd() / "runs"
 
 
+def notebook_runs_dir(profile: str) -> Path:
+    """Where a notebook in ``profile`` keeps its runs: ``runs_root() / profile``; for ``ci`` a
+    fresh temporary folder (``promix-ci-*``) that is removed when the kernel exits, so CI runs
+    are self-contained and leave nothing behind."""
+    if profile != "ci":
+        return runs_root() / profile
+    import atexit
+    import shutil
+    import tempfile
+    folder = Path(tempfile.mkdtemp(prefix="promix-ci-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 PROFILE_PRESET = {"gpu": "fast", "cpu": "cpu", "ci": "tiny", "reference": "fast"}
 
 

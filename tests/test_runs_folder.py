@@ -173,3 +173,19 @@ def test_the_command_line_says_whether_the_notebooks_will_find_its_run(monkeypat
     assert inside.endswith("a notebook asking for this config loads this run instead of training it")
     outside = next_steps(short(), str(tmp_path / "elsewhere"))
     assert outside.endswith(f"the notebooks look for finished runs in {tmp_path / 'runs'}, not here")
+
+
+def test_notebook_runs_dir(monkeypatch, tmp_path):
+    """Notebooks keep runs in runs_root()/PROFILE; the ci profile's temporary folder is gone
+    once the kernel (here: a Python process) exits (issue 14.7)."""
+    import subprocess
+    import sys
+    from promix_tutorial.config import notebook_runs_dir
+    monkeypatch.setenv("PROMIX_RUNS_DIR", str(tmp_path / "r"))
+    assert notebook_runs_dir("cpu") == tmp_path / "r" / "cpu"
+    code = ("from promix_tutorial.config import notebook_runs_dir\n"
+            "d = notebook_runs_dir('ci'); (d / 'run').mkdir(); (d / 'run' / 'x').write_text('1')\n"
+            "print(d)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    folder = Path(out.stdout.strip())
+    assert folder.name.startswith("promix-ci-") and not folder.exists()
