@@ -5,20 +5,32 @@ noise on 2,000 images / 12 epochs every row ends near chance; at 50% "w/o Base S
 collapses as in the paper (results in benchmarks/results/ablation_rows_cpu_*.txt).
 
   python benchmarks/ablation_rows.py --profile cpu --noise sym:0.5 --out runs/ablation_rows
+  python benchmarks/ablation_rows.py --profile cpu --noise sym:0.5 --launcher local --jobs 2
 
 Prints one line per row (last and best test accuracy, final selection F1, labeled-set size, wall
-seconds). Runs go to OUT/PROFILE/NOISE/ABLATION; a finished run there is loaded, not retrained.
+seconds). Runs go to OUT/PROFILE/NOISE/ABLATION, each row's results file to
+OUT/PROFILE/results/; a row whose results file exists is not retrained (an interrupted one
+resumes). The rows run through the package's one runner (promix_tutorial/sweep.py): one after
+another in this process by default, in parallel with --launcher local or slurm.
 Needs PROMIX_CIFAR10_NPZ outside the ci profile.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-import time
 from pathlib import Path
 
 from promix_tutorial.config import ABLATION_LABELS, ablation_study_configs
-from promix_tutorial.train import train_or_load
+from promix_tutorial.history import RunHistory
+from promix_tutorial.sweep import add_launcher_args, launcher_from_args, make_cell, run_cells
+
+
+def row_line(label: str, run_dir: Path, record: dict) -> str:
+    sel = RunHistory(run_dir).records[-1]["selection"]
+    return (f"{label:>20}: last {record['final_acc']:.2%} best {record['best_acc']:.2%} "
+            f"F1 {sel['union']['f1']:.3f} labeled {sel['labeled']['count']} "
+            f"({record['wall_seconds']:.0f}s)")
 
 
 def main(argv=None) -> int:
@@ -29,22 +41,35 @@ def main(argv=None) -> int:
                     help="ablation keys to run (default: all seven)")
     ap.add_argument("--epochs", type=int, default=None, help="shorter runs (smoke tests)")
     ap.add_argument("--out", default="runs/ablation_rows")
+    add_launcher_args(ap, default="inline")
     args = ap.parse_args(argv)
-    configs = ablation_study_configs(args.profile, args.noise)
-    for label, cfg in configs.items():
+    out = Path(args.out) / args.profile
+    cells, labels = [], {}
+    for label, cfg in ablation_study_configs(args.profile, args.noise).items():
         if args.rows and cfg.ablation not in args.rows:
             continue
         if args.epochs:
             cfg = cfg.replace(epochs=args.epochs, warmup_epochs=min(cfg.warmup_epochs, args.epochs - 1),
                               lga_start=min(cfg.lga_start, args.epochs - 1))
-        t0 = time.time()
-        run = train_or_load(cfg, Path(args.out) / args.profile / cfg.noise.replace(":", "")
-                            / cfg.ablation, progress=False)
-        sel = run.records[-1]["selection"]
-        print(f"{label:>20}: last {run.final_accuracy():.2%} best {run.best_accuracy():.2%} "
-              f"F1 {sel['union']['f1']:.3f} labeled {sel['labeled']['count']} "
-              f"({time.time() - t0:.0f}s)", flush=True)
-    return 0
+        command = (f"python benchmarks/ablation_rows.py --profile {args.profile} --noise "
+                   f"{cfg.noise} --rows {cfg.ablation}" + (f" --epochs {args.epochs}"
+                                                           if args.epochs else ""))
+        cell = make_cell(cfg, out / cfg.noise.replace(":", "") / cfg.ablation, out / "results",
+                         command, cfg.dataset)
+        cells.append(cell)
+        labels[cell.name] = label
+    try:
+        launcher = launcher_from_args(args, cells, out / "logs", gpus=int(args.profile == "gpu"),
+                                      name="ablation-rows")
+    except ValueError as e:
+        ap.error(str(e))
+    for cell in cells:  # rows finished earlier
+        if cell.finished:
+            record = json.loads(cell.result_path.read_text())
+            print(row_line(labels[cell.name], cell.run_dir, record), flush=True)
+    report = run_cells(cells, launcher, lines=False, on_done=lambda cell, record: print(
+        row_line(labels[cell.name], cell.run_dir, record), flush=True))
+    return 1 if report.failed else 0
 
 
 if __name__ == "__main__":

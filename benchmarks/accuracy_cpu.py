@@ -8,9 +8,15 @@ A cell whose file exists is skipped, so the table fills in across sessions; an i
 resumes from its run folder (runs/accuracy_cpu/CELL). After each cell the markdown table
 (benchmarks/results/accuracy_cpu.md) and README.md's Results section are rebuilt from the files.
 
+Cells run through the package's one runner (promix_tutorial/sweep.py, `run_cells`): by default
+one after another in this process, as the README's times were measured; `--launcher local
+--jobs N` runs N cells at a time (their recorded wall times then include the sharing of the
+cores), `--launcher slurm` on a cluster.
+
 Usage:
   python benchmarks/accuracy_cpu.py --list                 # cells and whether they are done
   python benchmarks/accuracy_cpu.py --cells main           # or ablations, all, or cell names
+  python benchmarks/accuracy_cpu.py --cells all --launcher local --jobs 2
   python benchmarks/accuracy_cpu.py --table                # only rebuild the tables
   python benchmarks/accuracy_cpu.py --quick                # one small cell (1,000 images, 4
                                                            # epochs) into a temp folder
@@ -26,7 +32,9 @@ import tempfile
 from pathlib import Path
 
 from promix_tutorial.config import ABLATIONS, make_config
-from promix_tutorial.results import cell_name, rebuild_table, run_cell, select_cells
+from promix_tutorial.results import cell_name, rebuild_table, select_cells
+from promix_tutorial.sweep import (Cell, Sweep, add_launcher_args, launcher_from_args,
+                                   make_cell, run_cells)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "accuracy_cpu"
@@ -35,20 +43,20 @@ RUNS = ROOT / "runs" / "accuracy_cpu"
 NOISES = ["sym:0.5", "sym:0.8", "asym:0.4", "human:worst"]
 DATA = ("offline CIFAR-10 copy (JPEG quality 75, ../shared/tools/make_offline_cifar10.py), "
         "stratified 5,000 train / 2,000 test images")
+# the two groups of cells: CE and ProMix in every column, then the Table 5 rows at sym:0.8
+MAIN = Sweep(presets=("cpu",), noises=tuple(NOISES), seeds=(0, 1), methods=("ce", "promix"))
+TABLE5 = Sweep(presets=("cpu",), noises=("sym:0.8",), seeds=(0,),
+               ablations=tuple(a for a in ABLATIONS if a != "none"))
 
 
 def all_cells() -> dict[str, dict]:
-    """name -> make_config keyword arguments."""
+    """name -> make_config keyword arguments (``ablation`` only in the Table 5 cells)."""
     cells = {}
-    for noise in NOISES:
-        for seed in (0, 1):
-            for method in ("ce", "promix"):
-                cells[cell_name(method, "none", noise, seed)] = dict(
-                    noise=noise, seed=seed, method=method)
-    for ablation in ABLATIONS:
-        if ablation != "none":
-            cells[cell_name("promix", ablation, "sym:0.8", 0)] = dict(
-                noise="sym:0.8", seed=0, ablation=ablation)
+    for pt in MAIN.points() + TABLE5.points():
+        kw = dict(noise=pt["noise"], seed=pt["seed"], method=pt["method"])
+        if pt["ablation"] != "none":
+            kw["ablation"] = pt["ablation"]
+        cells[cell_name(pt["method"], pt["ablation"], pt["noise"], pt["seed"])] = kw
     return cells
 
 
@@ -59,11 +67,15 @@ def select(names: list[str]) -> list[str]:
         "ablations": [c for c, kw in cells.items() if "ablation" in kw]})
 
 
-def train_cell(name: str, kw: dict, results: Path, runs: Path, **overrides) -> dict:
-    kw = dict(kw)
-    cfg = make_config("cpu", "cifar10", kw.pop("noise"), **kw, **overrides)
-    command = "python benchmarks/accuracy_cpu.py --cells " + shlex.quote(name)
-    return run_cell(cfg, runs / name, results, command, DATA)
+def make_cells(names: list[str], results: Path, runs: Path, **overrides) -> list[Cell]:
+    """The cells ``names`` (run folder runs/NAME, results file results/NAME.json)."""
+    cells, out = all_cells(), []
+    for name in names:
+        kw = dict(cells[name])
+        cfg = make_config("cpu", "cifar10", kw.pop("noise"), **kw, **overrides)
+        command = "python benchmarks/accuracy_cpu.py --cells " + shlex.quote(name)
+        out.append(make_cell(cfg, runs / name, results, command, DATA))
+    return out
 
 
 def rebuild_tables() -> str:
@@ -81,6 +93,7 @@ def main(argv=None) -> int:
     ap.add_argument("--table", action="store_true", help="only rebuild the markdown tables")
     ap.add_argument("--quick", action="store_true",
                     help="one small ProMix cell (1,000 images, 4 epochs) in a temp folder")
+    add_launcher_args(ap, default="inline")
     args = ap.parse_args(argv)
     if args.list:
         for name in all_cells():
@@ -89,22 +102,26 @@ def main(argv=None) -> int:
         return 0
     if args.quick:
         tmp = Path(tempfile.mkdtemp(prefix="promix-quick-"))
-        name = cell_name("promix", "none", "sym:0.5", 0)
-        rec = train_cell(name, all_cells()[name], tmp / "results", tmp / "runs", n_train=1000,
-                       n_test=500, epochs=4, warmup_epochs=2, lga_start=3)
-        print(f"quick cell {name}: final {rec['final_acc']:.2%}, best {rec['best_acc']:.2%}, "
-              f"{rec['wall_seconds']:.0f} s; files in {tmp}")
+        [cell] = make_cells([cell_name("promix", "none", "sym:0.5", 0)], tmp / "results",
+                            tmp / "runs", n_train=1000, n_test=500, epochs=4, warmup_epochs=2,
+                            lga_start=3)
+        report = run_cells([cell])
+        if report.failed:
+            return 1
+        rec = report.records[cell.name]
+        print(f"quick cell {cell.name}: final {rec['final_acc']:.2%}, best {rec['best_acc']:.2%},"
+              f" {rec['wall_seconds']:.0f} s; files in {tmp}")
         return 0
+    failed = {}
     if args.cells:
-        cells = all_cells()
-        for name in select(args.cells):
-            if (RESULTS / f"{name}.json").is_file():
-                print(f"[skip] {name}: results file exists")
-                continue
-            train_cell(name, cells[name], RESULTS, RUNS)
-            rebuild_tables()
+        cells = make_cells(select(args.cells), RESULTS, RUNS)
+        try:
+            launcher = launcher_from_args(args, cells, RUNS / "logs", name="accuracy-cpu")
+        except ValueError as e:
+            ap.error(str(e))
+        failed = run_cells(cells, launcher, on_done=lambda cell, rec: rebuild_tables()).failed
     print(rebuild_tables())
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -16,6 +16,10 @@ script's start (expected: the wall time of the last finished cell of the same me
 process, else ``--first-guess-minutes``), so a device call ends inside its time limit.
 ``--pack-to DIR`` writes each finished cell (results file + run folder without the checkpoint)
 to DIR/cell_K.tar right away, for the device tool to bring back even if the call is cut short.
+Cells run through the package's one runner (promix_tutorial/sweep.py, `run_cells`): in this
+process by default, and always with a deadline (which decides before each cell whether to start
+it, so it hands the runner one cell at a time); without one, ``--launcher slurm`` (or ``local``)
+runs the cells as a submitit job array.
 
 A paper-preset run (PreAct ResNet-18, 600 epochs) does not fit a session, so --paper-epoch-time
 times single epochs of it instead (a warm-up epoch, a ProMix epoch, a ProMix epoch with LGA;
@@ -26,6 +30,7 @@ Usage (on a machine with CUDA; benchmarks/device_check.sh runs these on a lent G
   python benchmarks/accuracy_gpu.py --list
   python benchmarks/accuracy_gpu.py --cells promix__sym0.8__seed0 ce__sym0.8__seed0
   python benchmarks/accuracy_gpu.py --cells all --deadline-minutes 6 --pack-to OUT
+  python benchmarks/accuracy_gpu.py --cells all --launcher slurm --partition gpu
   python benchmarks/accuracy_gpu.py --paper-epoch-time            # -> paper_epoch_time.json
   python benchmarks/accuracy_gpu.py --table
 --preset, --results and --runs exist for tests (e.g. --preset tiny on a CPU).
@@ -45,8 +50,9 @@ import torch
 
 from promix_tutorial.config import make_config
 from promix_tutorial.history import save_json
-from promix_tutorial.results import (cell_name, hardware, rebuild_table, run_cell,
-                                     select_cells)
+from promix_tutorial.results import cell_name, hardware, rebuild_table, select_cells
+from promix_tutorial.sweep import (INLINE, Cell, add_launcher_args, launcher_from_args,
+                                   make_cell, run_cells)
 from promix_tutorial.train import Trainer, prepare_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,6 +84,19 @@ def all_cells() -> dict[str, dict]:
 
 def select(names: list[str]) -> list[str]:
     return select_cells(all_cells(), names)
+
+
+def make_cells(names: list[str], preset: str, results: Path, runs: Path) -> list[Cell]:
+    """The cells ``names`` at ``preset``, each saving the per-sample arrays of the end of
+    warm-up for the notebooks (run folder runs/NAME, results file results/NAME.json)."""
+    cells, out = all_cells(), []
+    for name in names:
+        kw = dict(cells[name])
+        cfg = make_config(preset, "cifar10", kw.pop("noise"), **kw)
+        cfg = cfg.replace(record_epochs=(cfg.warmup_epochs - 1,))  # the end of warm-up
+        command = "python benchmarks/accuracy_gpu.py --cells " + shlex.quote(name)
+        out.append(make_cell(cfg, runs / name, results, command, data_text(cfg)))
+    return out
 
 
 def rebuild_tables(results: Path) -> str:
@@ -176,9 +195,13 @@ def main(argv=None) -> int:
     ap.add_argument("--preset", default="fast", help="fast (default); tiny for tests")
     ap.add_argument("--results", type=Path, default=RESULTS)
     ap.add_argument("--runs", type=Path, default=RUNS)
+    add_launcher_args(ap, default="inline")
     args = ap.parse_args(argv)
     if args.deadline_minutes is not None and args.deadline_minutes <= 0:
         ap.error(f"--deadline-minutes must be positive, got {args.deadline_minutes}")
+    if args.deadline_minutes is not None and args.launcher != "inline":
+        ap.error("--deadline-minutes decides before each cell whether to start it: use it with "
+                 "--launcher inline (the default)")
     if args.cells:
         select(args.cells)  # an unknown name stops here, before any work
     if args.list:
@@ -199,8 +222,14 @@ def main(argv=None) -> int:
         print(f"{preset} preset: seconds per epoch {json.dumps(rec['seconds_per_epoch'])}; "
               f"projected {cfg.epochs} epochs: {rec['projected_total_hours']:.2f} h -> {path}",
               flush=True)
+    failed = {}
     if args.cells:
-        cells = all_cells()
+        cells = make_cells(select(args.cells), args.preset, args.results, args.runs)
+        try:
+            launcher = launcher_from_args(args, cells, args.runs / "logs", gpus=1,
+                                          name="accuracy-gpu")
+        except ValueError as e:
+            ap.error(str(e))
         took = {"promix": args.first_guess_minutes[0], "ce": args.first_guess_minutes[1]}
         if args.guess_from is not None and args.guess_from.is_file():
             cfg0 = make_config(args.preset, "cifar10", "sym:0.5")
@@ -208,33 +237,32 @@ def main(argv=None) -> int:
                                  len(prepare_data(cfg0)[0].y_train))
             print(f"[plan] expected minutes from {args.guess_from.name}: "
                   f"ProMix {took['promix']:.1f}, CE {took['ce']:.1f}", flush=True)
-        packed = 0
-        for name in select(args.cells):
-            if (args.results / f"{name}.json").is_file():
-                print(f"[skip] {name}: results file exists")
-                continue
-            kw = dict(cells[name])
-            elapsed = (time.perf_counter() - t_start) / 60
-            expected = took[kw["method"]]
-            if args.deadline_minutes is not None and elapsed + expected > args.deadline_minutes:
-                print(f"[wait] {name}: expected {expected:.1f} min, "
-                      f"{args.deadline_minutes - elapsed:.1f} min left before the deadline; "
-                      "not started", flush=True)
-                continue
-            cfg = make_config(args.preset, "cifar10", kw.pop("noise"), **kw)
-            cfg = cfg.replace(record_epochs=(cfg.warmup_epochs - 1,))  # the end of warm-up
-            command = "python benchmarks/accuracy_gpu.py --cells " + shlex.quote(name)
-            rec = run_cell(cfg, args.runs / name, args.results, command, data_text(cfg))
-            took[cfg.method] = rec["wall_seconds"] / 60
+        packed = []
+
+        def after(cell: Cell, rec: dict) -> None:
+            took[cell.config.method] = rec["wall_seconds"] / 60
             rebuild_tables(args.results)
             if args.pack_to is not None:
                 # the device tool brings back 8 files: log, checks and at most 6 cell tars
-                pack_cell(args.results / f"{name}.json", args.runs / name,
-                          args.pack_to / f"cell_{min(packed, 5)}.tar")
-                packed += 1
+                pack_cell(cell.result_path, cell.run_dir,
+                          args.pack_to / f"cell_{min(len(packed), 5)}.tar")
+                packed.append(cell.name)
+
+        if args.deadline_minutes is None:
+            failed = run_cells(cells, launcher, on_done=after).failed
+        else:  # one cell at a time: whether to start the next depends on the time left
+            for cell in cells:
+                elapsed = (time.perf_counter() - t_start) / 60
+                expected = took[cell.config.method]
+                if not cell.finished and elapsed + expected > args.deadline_minutes:
+                    print(f"[wait] {cell}: expected {expected:.1f} min, "
+                          f"{args.deadline_minutes - elapsed:.1f} min left before the deadline; "
+                          "not started", flush=True)
+                    continue
+                failed.update(run_cells([cell], INLINE, on_done=after).failed)
     if args.table or args.cells:
         print(rebuild_tables(args.results))
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

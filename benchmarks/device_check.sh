@@ -15,7 +15,8 @@
 # Cells already in benchmarks/results/accuracy_gpu/ (committed by an earlier session) are skipped.
 #
 # The device machine gets the repository but not ../shared, so first, here:
-#   bash benchmarks/device_check.sh --prepare     # copies the offline data into .device_data/
+#   bash benchmarks/device_check.sh --prepare     # copies the offline data (and submitit, which
+#                                                 # runs the cells) into .device_data/
 # then call the device tool's run with
 #   command: DEADLINE_S=540 bash benchmarks/device_check.sh   carry: [".device_data"]
 #   timeout_s: DEADLINE_S + 40
@@ -52,12 +53,32 @@ if [ "${1:-}" = "--prepare" ]; then
     mkdir -p "$DEV/$(dirname "$f")"
     cp "$SHARED/$f" "$DEV/$f"
   done
+  # the cell runner's submitit (pure Python, with cloudpickle), which the device's Python may
+  # lack: copied from the first Python here that has it into $DEV/pylib (on PYTHONPATH there)
+  for py in ${PYTHON:-} "$ROOT/.venv/bin/python" python3; do
+    if "$py" -c "import submitit, cloudpickle" 2>/dev/null; then
+      "$py" - "$DEV/pylib" <<'PY'
+import shutil, sys
+from pathlib import Path
+import cloudpickle, submitit
+for module in (submitit, cloudpickle):
+    src = Path(module.__file__).parent
+    shutil.copytree(src, Path(sys.argv[1]) / src.name, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+PY
+      break
+    fi
+  done
+  if [ ! -d "$DEV/pylib/submitit" ]; then
+    echo "device_check.sh: no Python here imports submitit; pip install submitit, or set PYTHON" >&2
+    exit 2
+  fi
   echo "prepared $DEV ($(du -sh "$DEV" | cut -f1)); now run this script on the device with carry [\".device_data\"]"
   exit 0
 fi
-if [ ! -f "$DEV/data/cifar10-jpeg75.tar.gz" ]; then
-  echo "device_check.sh: $DEV has no data: run 'bash benchmarks/device_check.sh --prepare' here" \
-       "first and carry .device_data" >&2
+if [ ! -f "$DEV/data/cifar10-jpeg75.tar.gz" ] || [ ! -d "$DEV/pylib/submitit" ]; then
+  echo "device_check.sh: $DEV has no data (or no pylib/submitit): run" \
+       "'bash benchmarks/device_check.sh --prepare' here first and carry .device_data" >&2
   exit 2
 fi
 
@@ -67,7 +88,7 @@ trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$OUT" "$WORK/checks"
 LOG="$OUT/log.txt"
 PY="${PYTHON:-python3}"
-export PYTHONUNBUFFERED=1 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONUNBUFFERED=1 PYTHONPATH="$ROOT:$DEV/pylib${PYTHONPATH:+:$PYTHONPATH}"
 T0=$(date +%s)
 elapsed() { echo $(( $(date +%s) - T0 )); }
 say() { echo "[$(elapsed) s] $*" | tee -a "$LOG"; }

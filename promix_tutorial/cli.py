@@ -1,5 +1,6 @@
-"""The ``promix`` command line. ``promix noise ...`` prints a noise report; later subcommands
-train and evaluate. Expected errors (bad input, missing data) print one clear line and exit 2."""
+"""The ``promix`` command line. ``promix noise ...`` prints a noise report; ``promix train``
+trains one run, ``promix sweep`` a grid of them (sweep.py). Expected errors (bad input, missing
+data) print one clear line and exit 2; a sweep with a failed cell exits 1."""
 from __future__ import annotations
 
 import argparse
@@ -175,6 +176,59 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    """Run a grid of cells (promix_tutorial/sweep.py), or with --table only rebuild its tables."""
+    from pathlib import Path
+    from . import sweep as sw
+
+    if args.table:
+        out = Path(args.table)
+        saved = sw.read_sweep_file(out)
+        if saved is None:
+            raise ValueError(f"{out} holds no {sw.SWEEP_FILE}: it is not a sweep folder.")
+        print("\n\n".join(sw.rebuild_tables(saved, sw.sweep_cells(saved, out), out)))
+        return 0
+    if not args.preset or not args.out:
+        raise ValueError("give --preset (one or more presets) and --out (the sweep folder), or "
+                         "--table DIR to rebuild a sweep's tables.")
+    presets = []
+    for name in args.preset:
+        preset, note = resolve_preset(name)
+        if note:
+            print(f"promix sweep: {note}")
+        presets.append(preset)
+    def unique(values) -> tuple:
+        return tuple(dict.fromkeys(values))
+
+    sweep = sw.Sweep(presets=unique(presets), datasets=unique(args.dataset),
+                     noises=unique(args.noise), seeds=unique(args.seeds),
+                     methods=unique(args.methods), ablations=unique(args.ablations),
+                     overrides=_parse_set(args.set or []))
+    sweep.validate()
+    out = Path(args.out)
+    cells = sw.sweep_cells(sweep, out)  # every config is built, so validated, here
+    sw.check_sweep_folder(sweep, out)
+    launcher = sw.launcher_from_args(args, cells, out / "logs",
+                                     gpus=int(bool({"fast", "paper"} & set(sweep.presets))))
+    if args.list:
+        for cell in cells:
+            print(f"{'done' if cell.finished else '    '}  {cell}")
+        return 0
+    _export_data_locations(args)
+    sw.write_sweep_file(sweep, cells, out)
+    todo = sum(not c.finished for c in cells)
+    print(f"promix sweep: {len(cells)} cells, {todo} to run"
+          + (f", on {sw.describe(launcher)}" if todo else "") + f" -> {out}", flush=True)
+    bars = not args.no_bars and sys.stderr.isatty()
+    report = sw.run_cells(cells, launcher, bars=bars,
+                          on_done=lambda cell, record: sw.rebuild_tables(sweep, cells, out))
+    print("\n\n".join(sw.rebuild_tables(sweep, cells, out)))
+    print(f"promix sweep: {len(report.trained)} trained, {len(report.skipped)} skipped, "
+          f"{len(report.failed)} failed; tables in {out}" + "".join(
+              f"\n  failed: {label}: {why}" for label, why in report.failed.items()))
+    return 1 if report.failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="promix", description="ProMix for learning with noisy labels")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -217,6 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no progress bars, only the one-line epoch summaries (for log files)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
     p.set_defaults(func=cmd_train)
+
+    from .sweep import add_arguments
+    p = sub.add_parser("sweep", help="train a grid of cells (presets, datasets, noises, seeds, "
+                                     "methods, ablations) locally or on SLURM, and their table")
+    add_arguments(p)
+    p.set_defaults(func=cmd_sweep)
     return ap
 
 
@@ -232,8 +292,10 @@ def main(argv=None) -> int:
         print(f"promix {args.command}: stopped: {e}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
-        print(f"\npromix {args.command}: interrupted; finished epochs are saved (resume with "
-              "--resume).", file=sys.stderr)
+        how = ("rerun the same command: finished cells are skipped, the others resume; SLURM "
+               "jobs keep running" if args.command == "sweep" else "resume with --resume")
+        print(f"\npromix {args.command}: interrupted; finished epochs are saved ({how}).",
+              file=sys.stderr)
         return 130
 
 
