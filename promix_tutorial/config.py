@@ -7,8 +7,9 @@ Presets (training recipes):
   ``model="preact_resnet18"``), 600 epochs, batch 256, SGD lr 0.05, per-dataset R, tau, alpha and
   warm-up, FMix, each head mixed separately.
 - ``fast``: a whole CIFAR-10 run in minutes on one GPU (the small airbench-style CNN, 60 epochs).
-- ``cpu``: a 5,000-image CIFAR subset, a narrow CNN and 25 epochs, 11 to 13 minutes on a
-  2-core CPU.
+- ``cpu``: a 5,000-image CIFAR subset, a narrow CNN and 35 epochs with a one-cycle learning
+  rate, calibrated so that ProMix's effects show (issue 11); about 14 minutes on a 2-core CPU
+  (estimated from per-epoch times).
 - ``tiny``: scikit-learn's 8x8 digits, seconds (tests and the ``ci`` notebook profile).
 The short presets scale the prior momentum m of Eq. 7 so that the prior's memory 1/(1-m) is about
 the same fraction of all training steps as in the paper (0.9999: 10,000 of ~118,000 steps): fast
