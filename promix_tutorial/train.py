@@ -48,7 +48,7 @@ from torch.profiler import record_function
 from tqdm.auto import tqdm
 
 from . import augment
-from .config import TrainConfig, config_differences, runs_root, with_added_fields
+from .config import TrainConfig, config_differences, runs_root
 from .data import ImageDataset, load_dataset
 from .debias import debiased_margin_loss, debiased_pseudo_labels, debias_logits, uniform_prior, \
     update_class_prior
@@ -467,11 +467,8 @@ class Trainer:
             raise RunExistsError(f"{self.out} already holds a run (checkpoint.pt); continue it "
                                  "with --resume or choose another --out. Nothing was changed.")
         if resume and ckpt.is_file():
-            saved = with_added_fields(json.loads((self.out / "config.json").read_text()))
-            mine = self.cfg.to_dict()
-            ignore = {"device", "record_epochs", "eval_batch_size"}
-            diff = {k: (saved.get(k), v) for k, v in json.loads(json.dumps(mine)).items()
-                    if k not in ignore and saved.get(k) != v}
+            diff = config_differences(json.loads((self.out / "config.json").read_text()),
+                                      self.cfg)
             if diff:
                 raise ValueError("cannot resume: the config differs from the saved run in "
                                  + ", ".join(f"{k} (saved {a!r}, now {b!r})"
