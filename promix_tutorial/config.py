@@ -404,7 +404,8 @@ def profile_config(profile: str, noise: str = "sym:0.5", dataset: str = "cifar10
 # Notebook 05's ablation study (Table 5) per profile: (noise, overrides of the profile's preset).
 # gpu: the paper's column (80% symmetric) at the fast preset. cpu: smaller so seven runs fit in
 # ~15 minutes, and at 50% noise because at 80% this scale learns next to nothing (measured with
-# benchmarks/ablation_rows.py, results in benchmarks/results/ablation_rows_cpu_*.txt). ci: the tiny preset shortened.
+# benchmarks/ablation_rows.py, results in benchmarks/results/ablation_rows_cpu_*.txt, made with the
+# cpu preset before its 2026-11-27 calibration: stale, to be rerun). ci: the tiny preset shortened.
 ABLATION_STUDY = {
     "gpu": ("sym:0.8", {}),
     "cpu": ("sym:0.5", dict(n_train=2000, n_test=1000, epochs=12, warmup_epochs=4, lga_start=8,
