@@ -3,6 +3,9 @@ subset of the offline CIFAR-10 copy, JPEG quality 75; narrow CNN; 35 epochs, one
 
 Cells (one results file each, benchmarks/results/accuracy_cpu/CELL.json):
 - main: CE and ProMix at sym:0.5, sym:0.8, asym:0.4 and human:worst (CIFAR-10N), seeds 0, 1, 2;
+- nearest: CE and ProMix at sym:0.7, seeds 0, 1, 2: the next symmetric rate below 80%, measured
+  because ProMix stays below CE at sym:0.8 at this scale (issue 11 asks for the highest rate where
+  the +5 target holds when 80% cannot meet it);
 - ablations: the six Table 5 rows at sym:0.8, seed 0.
 A cell whose file exists is skipped, so the table fills in across sessions; an interrupted cell
 resumes from its run folder (runs/accuracy_cpu/CELL). After each cell the markdown table
@@ -35,7 +38,7 @@ import tempfile
 from pathlib import Path
 
 from promix_tutorial.config import ABLATIONS, make_config
-from promix_tutorial.results import cell_name, rebuild_table, select_cells
+from promix_tutorial.results import add_missing_claims, cell_name, rebuild_table, select_cells
 from promix_tutorial.sweep import (Cell, Sweep, add_launcher_args, launcher_from_args,
                                    make_cell, run_cells)
 
@@ -44,10 +47,13 @@ RESULTS = ROOT / "benchmarks" / "results" / "accuracy_cpu"
 TABLE = ROOT / "benchmarks" / "results" / "accuracy_cpu.md"
 RUNS = ROOT / "runs" / "accuracy_cpu"
 NOISES = ["sym:0.5", "sym:0.8", "asym:0.4", "human:worst"]
+NEAREST_NOISES = ["sym:0.7"]   # see the docstring: the nearest symmetric rate below sym:0.8
 DATA = ("offline CIFAR-10 copy (JPEG quality 75, ../shared/tools/make_offline_cifar10.py), "
         "stratified 5,000 train / 2,000 test images")
 # the two groups of cells: CE and ProMix in every column, then the Table 5 rows at sym:0.8
 MAIN = Sweep(presets=("cpu",), noises=tuple(NOISES), seeds=(0, 1, 2), methods=("ce", "promix"))
+NEAREST = Sweep(presets=("cpu",), noises=tuple(NEAREST_NOISES), seeds=(0, 1, 2),
+                methods=("ce", "promix"))
 TABLE5 = Sweep(presets=("cpu",), noises=("sym:0.8",), seeds=(0,),
                ablations=tuple(a for a in ABLATIONS if a != "none"))
 
@@ -55,7 +61,7 @@ TABLE5 = Sweep(presets=("cpu",), noises=("sym:0.8",), seeds=(0,),
 def all_cells() -> dict[str, dict]:
     """name -> make_config keyword arguments (``ablation`` only in the Table 5 cells)."""
     cells = {}
-    for pt in MAIN.points() + TABLE5.points():
+    for pt in MAIN.points() + NEAREST.points() + TABLE5.points():
         kw = dict(noise=pt["noise"], seed=pt["seed"], method=pt["method"])
         if pt["ablation"] != "none":
             kw["ablation"] = pt["ablation"]
@@ -65,8 +71,11 @@ def all_cells() -> dict[str, dict]:
 
 def select(names: list[str]) -> list[str]:
     cells = all_cells()
+    nearest = {n.replace(":", "") for n in NEAREST_NOISES}
+    is_nearest = lambda c: c.split("__")[1] in nearest  # noqa: E731
     return select_cells(cells, names, groups={
-        "main": [c for c, kw in cells.items() if "ablation" not in kw],
+        "main": [c for c, kw in cells.items() if "ablation" not in kw and not is_nearest(c)],
+        "nearest": [c for c in cells if is_nearest(c)],
         "ablations": [c for c, kw in cells.items() if "ablation" in kw]})
 
 
@@ -76,22 +85,26 @@ def make_cells(names: list[str], results: Path, runs: Path, **overrides) -> list
     for name in names:
         kw = dict(cells[name])
         cfg = make_config("cpu", "cifar10", kw.pop("noise"), **kw, **overrides)
+        if cfg.method == "promix":  # the end of warm-up too, as notebook 02 reads it: its cpu
+            # profile then loads this cell's run instead of training the same config again
+            cfg = cfg.replace(record_epochs=(cfg.warmup_epochs - 1,))
         command = "python benchmarks/accuracy_cpu.py --cells " + shlex.quote(name)
         out.append(make_cell(cfg, runs / name, results, command, DATA))
     return out
 
 
 def rebuild_tables() -> str:
+    add_missing_claims(RESULTS, RUNS)  # cells measured before the claims were recorded
     return rebuild_table(RESULTS, TABLE, "accuracy_cpu: CIFAR-10 (offline JPEG-75 copy), cpu "
                          "preset\n\nBuilt by `python benchmarks/accuracy_cpu.py --table` from "
-                         "benchmarks/results/accuracy_cpu/*.json.", NOISES,
+                         "benchmarks/results/accuracy_cpu/*.json.", NOISES + NEAREST_NOISES,
                          readme=ROOT / "README.md", marker="accuracy-cpu")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cells", nargs="+", default=None,
-                    help="main, ablations, all, or cell names (see --list)")
+                    help="main, nearest, ablations, all, or cell names (see --list)")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--table", action="store_true", help="only rebuild the markdown tables")
     ap.add_argument("--quick", action="store_true",

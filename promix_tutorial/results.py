@@ -17,6 +17,7 @@ import torch
 
 from .config import ABLATION_LABELS, TrainConfig
 from .history import RunHistory, atomic_write, save_json
+from .metrics import once_tuned
 from .train import train
 
 # The paper's CIFAR-10 numbers (PreAct ResNet-18, 600 epochs, full data; Tables 1 and 5).
@@ -83,6 +84,7 @@ def summarize_run(hist: RunHistory, wall_seconds: float, command: str, data: str
         "dataset": cfg["dataset"], "n_train": hist.info["n_train"], "n_test": hist.info["n_test"],
         "epochs": len(hist), "final_acc": hist.final_accuracy(), "best_acc": hist.best_accuracy(),
         "selection": ({k: sel[k] for k in ("precision", "recall", "f1")} if sel else None),
+        "claims": claim_metrics(hist),
         "test_acc_per_epoch": [round(float(a), 5) for a in hist.series("test_acc")],
         "train_seconds": round(float(sum(hist.series("seconds"))), 1),
         "wall_seconds": round(wall_seconds, 1), "actual_noise_rate": hist.info["actual_noise_rate"],
@@ -90,6 +92,69 @@ def summarize_run(hist: RunHistory, wall_seconds: float, command: str, data: str
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "data": data,
         "command": command, "config": cfg,
     }
+
+
+def claim_metrics(hist: RunHistory) -> dict | None:
+    """What the notebooks' figures claim, at the last epoch of a run with selection (None for
+    CE): Fig. 3, ProMix's selection F1 (CSS + MHCS) beside the GMM and small-loss baselines
+    tuned once over the run (`metrics.once_tuned`: their one threshold / forget rate and its
+    F1); Fig. 4, the accuracy of the pseudo-labels on the unlabeled set, plain and debiased
+    (Eq. 6). A benchmark's seeds then give the seed spread of each claim."""
+    last = hist.records[-1]
+    if "selection" not in last:
+        return None
+    once = {}
+    for k in ("gmm", "small_loss"):
+        value, f1 = once_tuned(hist.records, k)
+        once[k] = None if value is None else {"value": value, "f1": round(float(f1[-1]), 5)}
+    plain, debiased = last.get("pseudo_acc"), last.get("pseudo_acc_debiased")
+    return {"selection_f1": last["selection"]["union"]["f1"], "once_tuned": once,
+            "pseudo_acc": plain, "pseudo_acc_debiased": debiased}
+
+
+def add_missing_claims(results_dir: str | os.PathLike, runs_dir: str | os.PathLike) -> list[str]:
+    """Cell files written before `claim_metrics` existed gain its ``claims`` from their run
+    folder (``runs_dir/CELL``, when it holds the finished run); nothing else in them changes.
+    Returns the cells updated."""
+    done = []
+    for path in sorted(Path(results_dir).glob("*.json")):
+        record = json.loads(path.read_text())
+        run = Path(runs_dir) / record["cell"]
+        if "claims" in record or not (run / "history.json").is_file():
+            continue
+        hist = RunHistory(run)
+        if len(hist) != record["epochs"]:
+            continue
+        record["claims"] = claim_metrics(hist)
+        write_cell(results_dir, record)
+        done.append(record["cell"])
+    return done
+
+
+def claims_table(cells: list[dict], noises: list[str], row: str = "ProMix") -> str:
+    """Fig. 3 and Fig. 4 per noise setting for ``row``'s cells with `claim_metrics`: selection F1
+    of ProMix vs the once-tuned GMM and small-loss baselines, and the pseudo-label accuracy gain
+    of debiasing (debiased - plain, points) per seed with its mean and half-range."""
+    with_claims = [c for c in cells if c["row"] == row and c.get("claims")]
+    seeds = sorted({c["seed"] for c in with_claims})
+    lines = ["| noise | selection F1: ProMix / GMM once / small-loss once (mean) | "
+             + " | ".join(f"debiasing gain, seed {s}" for s in seeds)
+             + " | debiasing gain, mean ± half-range |", "|" + "---|" * (len(seeds) + 3)]
+    for n in noises:
+        cs = [c for c in with_claims if c["noise"] == n]
+        if not cs:
+            continue
+        mean = lambda xs: statistics.fmean(xs) if xs else float("nan")  # noqa: E731
+        f1 = mean([c["claims"]["selection_f1"] for c in cs])
+        base = {k: mean([c["claims"]["once_tuned"][k]["f1"] for c in cs
+                         if c["claims"]["once_tuned"].get(k)]) for k in ("gmm", "small_loss")}
+        gain = {c["seed"]: 100 * (c["claims"]["pseudo_acc_debiased"] - c["claims"]["pseudo_acc"])
+                for c in cs if c["claims"]["pseudo_acc"] is not None}
+        per_seed = [f"{gain[s]:+.2f}" if s in gain else "" for s in seeds]
+        g, spread = _mean_spread(list(gain.values())) if gain else (float("nan"), 0.0)
+        lines.append(f"| {n} | {f1:.3f} / {base['gmm']:.3f} / {base['small_loss']:.3f} | "
+                     + " | ".join(per_seed) + f" | {g:+.2f} ± {spread:.2f} |")
+    return "\n".join(lines)
 
 
 def run_cell(cfg: TrainConfig, run_dir: str | os.PathLike, results_dir: str | os.PathLike,
@@ -194,14 +259,22 @@ def rebuild_table(results_dir: str | os.PathLike, table_path: str | os.PathLike,
     cells = load_cells(results_dir) if results_dir.is_dir() else []
     table = markdown_table(cells, noises, paper=paper)
     paired = paired_table(cells, noises)
-    write_if_changed(table_path, f"# {heading}\n\n{table}\n\nProMix vs CE per seed (last-epoch "
-                                 f"test accuracy, %):\n\n{paired}\n")
+    text = (f"# {heading}\n\n{table}\n\nProMix vs CE per seed (last-epoch test accuracy, "
+            f"%):\n\n{paired}\n")
+    claims = claims_table(cells, noises) if any(c.get("claims") for c in cells) else None
+    if claims:
+        text += (f"\nFig. 3 and Fig. 4 at the last epoch of the ProMix cells (`claim_metrics`; "
+                 f"debiasing gain = pseudo-label accuracy on the unlabeled set, debiased minus "
+                 f"plain, points):\n\n{claims}\n")
+    write_if_changed(table_path, text)
     if readme is not None and marker is not None:
         text = Path(readme).read_text()
         if f"<!-- {marker}:start -->" in text:
             text = replace_between_markers(text, marker, table)
         if f"<!-- {marker}-seeds:start -->" in text:
             text = replace_between_markers(text, f"{marker}-seeds", paired)
+        if claims and f"<!-- {marker}-claims:start -->" in text:
+            text = replace_between_markers(text, f"{marker}-claims", claims)
         write_if_changed(readme, text)
     return table
 

@@ -158,3 +158,51 @@ def test_paired_table_and_rebuild_into_readme(tmp_path):
     text = readme.read_text()
     assert "| CE | **40.0** / 50.0" in text and "| sym:0.5 | 60.00 vs 40.00 |" in text
     assert (tmp_path / "t.md").read_text().startswith("# title\n\n| method |")
+
+
+def _claims(f1, gmm, small, plain, debiased):
+    return {"selection_f1": f1, "once_tuned": {"gmm": {"value": 0.5, "f1": gmm},
+                                               "small_loss": {"value": 0.2, "f1": small}},
+            "pseudo_acc": plain, "pseudo_acc_debiased": debiased}
+
+
+def test_claims_table_gives_the_debiasing_gain_per_seed_and_its_spread():
+    cells = [dict(_cell("promix", "none", "asym:0.4", 0, 0.6, 0.6, 0.8),
+                  claims=_claims(0.80, 0.85, 0.90, 0.40, 0.42)),
+             dict(_cell("promix", "none", "asym:0.4", 1, 0.6, 0.6, 0.8),
+                  claims=_claims(0.82, 0.87, 0.88, 0.50, 0.51)),
+             dict(_cell("ce", "none", "asym:0.4", 0, 0.5, 0.5), claims=None)]
+    from promix_tutorial.results import claims_table
+    lines = claims_table(cells, ["sym:0.5", "asym:0.4"]).splitlines()
+    assert lines[0].count("debiasing gain, seed") == 2 and len(lines) == 3  # no sym:0.5 row
+    assert lines[2] == "| asym:0.4 | 0.810 / 0.860 / 0.890 | +2.00 | +1.00 | +1.50 ± 0.50 |"
+
+
+def test_claim_metrics_of_a_run_and_added_to_older_cell_files(tmp_path):
+    from promix_tutorial.metrics import once_tuned
+    from promix_tutorial.results import add_missing_claims, claim_metrics, summarize_run
+    from promix_tutorial.train import train
+    cfg = make_config("tiny", "digits", "pairflip:0.4", epochs=3, warmup_epochs=1, lga_start=2)
+    hist = train(cfg, tmp_path / "runs" / "promix__pairflip0.4__seed0", progress=False)
+    got = claim_metrics(hist)
+    last = hist.records[-1]
+    assert got["selection_f1"] == last["selection"]["union"]["f1"]
+    assert (got["pseudo_acc"], got["pseudo_acc_debiased"]) == (last["pseudo_acc"],
+                                                               last["pseudo_acc_debiased"])
+    value, f1 = once_tuned(hist.records, "gmm")
+    assert got["once_tuned"]["gmm"] == {"value": value, "f1": round(float(f1[-1]), 5)}
+    ce = train(make_config("tiny", "digits", "pairflip:0.4", method="ce", epochs=2),
+               tmp_path / "runs" / "ce__pairflip0.4__seed0", progress=False)
+    assert claim_metrics(ce) is None
+    # an older cell file (no "claims") gains them from its run folder; others stay as they are
+    res = tmp_path / "results"
+    old = summarize_run(hist, 1.0, "cmd", "data")
+    del old["claims"]
+    write_cell(res, old)
+    short = dict(old, cell="promix__sym0.5__seed0", epochs=2)  # its run folder is missing
+    write_cell(res, short)
+    assert add_missing_claims(res, tmp_path / "runs") == ["promix__pairflip0.4__seed0"]
+    cells = {c["cell"]: c for c in load_cells(res)}
+    assert cells["promix__pairflip0.4__seed0"]["claims"] == got
+    assert "claims" not in cells["promix__sym0.5__seed0"]
+    assert add_missing_claims(res, tmp_path / "runs") == []  # a second call changes nothing
