@@ -41,8 +41,10 @@ import contextlib
 import dataclasses
 import json
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -255,6 +257,28 @@ def executor_for(launcher: Launcher):
     yield ex
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """While inside, SIGTERM (``kill PID``) raises KeyboardInterrupt in this process, so a local
+    sweep stopped that way cancels its jobs as Ctrl-C does. Needed because submitit's local jobs
+    ignore the SIGTERM their parent gets ("Bypassing signal SIGTERM"): killed, a sweep left its
+    trainings running (seen 2026-11-27; the run folders' locks kept a restarted sweep off them).
+    Only in the main thread (elsewhere signal handlers cannot be set); the old handler returns
+    on exit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def run_cells(cells: list[Cell], launcher: Launcher = INLINE, *, on_done=None,
               lines: bool = True, bars: bool = False) -> Report:
     """Run the ``cells`` that have no results file yet on ``launcher`` and wait for them.
@@ -263,7 +287,8 @@ def run_cells(cells: list[Cell], launcher: Launcher = INLINE, *, on_done=None,
     (inline: `results.run_cell` prints it, with the epoch lines) and ``[fail] CELL: why; log:
     PATH`` for a cell that failed; ``lines=False`` prints only the ``[fail]`` lines.
     ``on_done(cell, record)`` is called here as each cell finishes; ``bars``: a tqdm bar over
-    the cells. Ctrl-C stops local jobs too (SLURM jobs go on; rerun to collect them)."""
+    the cells. Ctrl-C or SIGTERM stops local jobs too (SLURM jobs go on; rerun to collect
+    them)."""
     from tqdm.auto import tqdm
     report = Report()
     say = tqdm.write if bars else print
@@ -320,7 +345,7 @@ def run_cells(cells: list[Cell], launcher: Launcher = INLINE, *, on_done=None,
                 say(f"[fail] {cell}: {error}; {log}")
                 bar.update(1)
 
-    with executor_for(launcher) as ex, bar:
+    with executor_for(launcher) as ex, bar, sigterm_as_interrupt():
         n = len(lanes)
         jobs = list(zip(ex.map_array(LaneJob(), lanes, [launcher.threads] * n, [lines] * n),
                         lanes))

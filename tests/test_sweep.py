@@ -195,3 +195,40 @@ def test_sweep_help_imports_neither_torch_nor_submitit():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "--array-parallelism" in out.stdout
     assert out.stdout.strip().splitlines()[-1] == "False False"
+
+
+def test_sigterm_to_a_local_sweep_stops_its_jobs(tmp_path):
+    """`kill PID` of a local sweep cancels its jobs as Ctrl-C does (submitit's local jobs ignore
+    the SIGTERM of their parent; before `sigterm_as_interrupt` they trained on)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    out = tmp_path / "sweep"
+    args = ["sweep", "--preset", "tiny", "--noise", "sym:0.5", "--methods", "ce", "--no-bars",
+            "--set", "epochs=300", "--launcher", "local", "--jobs", "1", "--out", str(out)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    sweep = subprocess.Popen([sys.executable, "-m", "promix_tutorial.cli", *args], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    history = out / "ce__sym0.5__seed0" / "history.json"
+    deadline = time.monotonic() + 300
+    while not history.is_file():  # the job trains: its first epoch is written
+        assert sweep.poll() is None and time.monotonic() < deadline
+        time.sleep(0.5)
+
+    def jobs_alive() -> bool:  # the job processes run with the sweep's logs folder as argument
+        found = subprocess.run(["pgrep", "-f", str(out / "logs")], capture_output=True, text=True)
+        return bool(found.stdout.split())
+
+    try:
+        assert jobs_alive()
+        sweep.send_signal(signal.SIGTERM)
+        assert sweep.wait(timeout=60) != 0
+        deadline = time.monotonic() + 60
+        while jobs_alive() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not jobs_alive()
+        assert len(RunHistory(out / "ce__sym0.5__seed0")) < 300   # stopped, not finished
+    finally:  # a failure here must not leave a training behind
+        sweep.kill()
+        subprocess.run(["pkill", "-9", "-f", str(out / "logs")])
