@@ -88,7 +88,7 @@ def resolve_preset(name: str | None) -> tuple[str, str | None]:
         if torch.cuda.is_available():
             return "fast", "no --preset given: using fast (full CIFAR-10, minutes on this GPU)"
         return "cpu", ("no --preset given and no CUDA GPU: using cpu (a 5,000-image CIFAR-10 "
-                       "subset, ~14 min on 2 idle cores; --preset tiny runs in a minute)")
+                       "subset, ~13 min on 2 idle cores; --preset tiny runs in a minute)")
     if name in PRESETS:
         return name, None
     if name in PROFILE_NAMES:
@@ -253,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p)
     p.add_argument("--noise", default="sym:0.5", help="noise setting, as for `promix noise`")
     p.add_argument("--preset", default=None, metavar="{" + ",".join(PRESETS) + "}",
-                   help="paper (the authors' recipe), fast (GPU minutes), cpu (~14 min on a "
+                   help="paper (the authors' recipe), fast (GPU minutes), cpu (~13 min on a "
                         "2-core CPU), tiny (digits, about a minute); default: fast with a CUDA "
                         "GPU, else cpu. The notebooks' profile names gpu and ci are accepted.")
     p.add_argument("--out", required=True, help="run folder (checkpoint, history, per-sample arrays)")

@@ -8,7 +8,7 @@ Presets (training recipes):
   warm-up, FMix, each head mixed separately.
 - ``fast``: a whole CIFAR-10 run in minutes on one GPU (the small airbench-style CNN, 60 epochs).
 - ``cpu``: a 5,000-image CIFAR subset, a narrow CNN and 35 epochs with a one-cycle learning
-  rate, calibrated so that ProMix's effects show (issue 11); about 14 minutes on a 2-core CPU
+  rate, calibrated so that ProMix's effects show (issue 11); about 13 minutes on an idle 2-core CPU
   (estimated from per-epoch times).
 - ``tiny``: scikit-learn's 8x8 digits, seconds (tests and the ``ci`` notebook profile).
 The short presets scale the prior momentum m of Eq. 7 so that the prior's memory 1/(1-m) is about
@@ -305,8 +305,9 @@ def make_config(preset: str = "paper", dataset: str = "cifar10", noise: str = "s
                     lr=0.1, lr_min=0.0, lr_per_step=True, lr_warmup_frac=0.2,
                     # 35 epochs: CE memorises more of the noise the longer it trains, ProMix keeps
                     # improving (sym:0.5: ProMix 60.30 vs CE 49.40 at 35 epochs (p50_e35,
-                    # ce50_e35), 54.30 vs 51.35 at 25); estimated ~14 min idle (10 warm-up epochs
-                    # at ~10 s, 25 ProMix epochs at ~30 s), to be timed idle
+                    # ce50_e35), 54.30 vs 51.35 at 25); 12.8 min idle for ProMix, 2.7 for CE
+                    # (10 warm-up epochs at 8.8 s, 25 ProMix epochs at 27.1 s, CE epochs at 4.6 s:
+                    # benchmarks/preset_time.py, idle 2-core sandbox, 2026-11-27)
                     epochs=35, lga_start=25,
                     # the ProMix warm-up outlasts the lr's rise (epoch 7): 5 warm-up epochs ended
                     # at the lr peak with 12% test accuracy and selection precision 0.37 at

@@ -32,8 +32,8 @@ def test_accuracy_cpu_cells_cover_the_issue():
     assert len(mod.select(["main"])) == 4 * 2 * 3  # 4 noise settings x CE/ProMix x 3 seeds (issue 11)
     assert mod.select(["nearest"]) == [f"{m}__sym0.7__seed{s}" for s in (0, 1, 2) for m in ("ce", "promix")]
     assert len([c for c, kw in cells.items() if "ablation" not in kw]) == 30
-    assert len(mod.select(["ablations"])) == 6
-    assert "promix__humanworst__seed2" in cells and "no_dbr__sym0.8__seed0" in cells
+    assert len(mod.select(["ablations"])) == 6 * 3
+    assert "promix__humanworst__seed2" in cells and "no_dbr__asym0.4__seed2" in cells
     with pytest.raises(SystemExit):
         mod.select(["nonsense"])
 
@@ -229,3 +229,22 @@ def test_ce_schedule_probe_runs(cifar10_npz):
                              capture_output=True, text=True, check=True)
         rec = json.loads(out.stdout.strip().splitlines()[-1])
         assert rec["net"] == net and len(rec["hist"]) == 1 and 0 <= rec["last"] <= 1
+
+
+def test_preset_time_projects_a_whole_run_from_timed_epochs(tmp_path, capsys):
+    out = tmp_path / "t.json"
+    assert load("preset_time").main(["--preset", "tiny", "--dataset", "digits",
+                                     "--promix-epochs", "1", "--ce-epochs", "2",
+                                     "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    p, c = res["promix"], res["ce"]
+    assert len(p["epoch_seconds"]["warmup"]) == 5 and len(p["epoch_seconds"]["promix"]) == 1
+    assert p["epochs"] == 30 and len(c["epoch_seconds"]["ce"]) == 2
+    m = p["mean_epoch_seconds"]
+    assert p["projected_minutes"] == pytest.approx((5 * m["warmup"] + 25 * m["promix"]) / 60,
+                                                   abs=0.02)
+    assert c["projected_minutes"] == pytest.approx(30 * c["mean_epoch_seconds"]["ce"] / 60,
+                                                   abs=0.02)
+    assert res["hardware"]["cpu_count"] and "load average before" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        load("preset_time").main(["--ce-epochs", "0"])
