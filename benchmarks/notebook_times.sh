@@ -6,8 +6,9 @@
 # Executes notebooks/NAME.ipynb with `jupyter nbconvert --execute` (no cell time limit) into
 # OUT_DIR (executed copies and logs; the notebooks in the repo are not touched) and appends one
 # line per notebook to OUT_DIR/times.txt: name, exit status, wall seconds, finish time (UTC).
-# Trained runs go to notebooks/runs/PROFILE/; delete that folder first for a from-scratch time
-# (a notebook loads finished runs of the same config instead of training them again).
+# Trained runs go to runs/PROFILE/ (config.runs_root). A notebook loads a finished run of the same
+# config from anywhere under runs/ instead of training it again: for a from-scratch time, point
+# PROMIX_RUNS_DIR at an empty folder.
 # Needs PROMIX_CIFAR10_NPZ (and PROMIX_CIFARN_DIR for notebook 06) outside the ci profile.
 set -u
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
