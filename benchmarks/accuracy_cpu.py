@@ -3,9 +3,9 @@ subset of the offline CIFAR-10 copy, JPEG quality 75; narrow CNN; 35 epochs, one
 
 Cells (one results file each, benchmarks/results/accuracy_cpu/CELL.json):
 - main: CE and ProMix at sym:0.5, sym:0.8, asym:0.4 and human:worst (CIFAR-10N), seeds 0, 1, 2;
-- nearest: CE and ProMix at sym:0.7, seeds 0, 1, 2: the next symmetric rate below 80%, measured
-  because ProMix stays below CE at sym:0.8 at this scale (issue 11 asks for the highest rate where
-  the +5 target holds when 80% cannot meet it);
+- nearest: CE and ProMix at sym:0.7 and sym:0.6, seeds 0, 1, 2: the symmetric rates below 80%,
+  measured because ProMix stays below CE at sym:0.8 at this scale (issue 11 asks for the highest
+  rate where the +5 target holds when 80% cannot meet it; at sym:0.7 seed 0 ProMix lost too);
 - ablations: the six Table 5 rows at asym:0.4, seeds 0, 1, 2. Not at the paper's sym:0.8: at this
   scale ProMix itself learns no more than CE there (the sym:0.8 cells), so its rows could not
   differ; at asym:0.4 ProMix leads CE and debiasing measurably helps the pseudo-labels, so the
@@ -51,7 +51,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "accuracy_cpu"
 TABLE = ROOT / "benchmarks" / "results" / "accuracy_cpu.md"
 RUNS = ROOT / "runs" / "accuracy_cpu"
 NOISES = ["sym:0.5", "sym:0.8", "asym:0.4", "human:worst"]
-NEAREST_NOISES = ["sym:0.7"]   # see the docstring: the nearest symmetric rate below sym:0.8
+NEAREST_NOISES = ["sym:0.7", "sym:0.6"]   # see the docstring: symmetric rates below sym:0.8
 DATA = ("offline CIFAR-10 copy (JPEG quality 75, ../shared/tools/make_offline_cifar10.py), "
         "stratified 5,000 train / 2,000 test images")
 # the groups of cells: CE and ProMix in every column, the nearest rate, the Table 5 rows

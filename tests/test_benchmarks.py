@@ -30,8 +30,9 @@ def test_accuracy_cpu_cells_cover_the_issue():
     mod = load("accuracy_cpu")
     cells = mod.all_cells()
     assert len(mod.select(["main"])) == 4 * 2 * 3  # 4 noise settings x CE/ProMix x 3 seeds (issue 11)
-    assert mod.select(["nearest"]) == [f"{m}__sym0.7__seed{s}" for s in (0, 1, 2) for m in ("ce", "promix")]
-    assert len([c for c, kw in cells.items() if "ablation" not in kw]) == 30
+    assert mod.select(["nearest"]) == [f"{m}__{n}__seed{s}" for n in ("sym0.7", "sym0.6")
+                                       for s in (0, 1, 2) for m in ("ce", "promix")]
+    assert len([c for c, kw in cells.items() if "ablation" not in kw]) == 36
     assert len(mod.select(["ablations"])) == 6 * 3
     assert "promix__humanworst__seed2" in cells and "no_dbr__asym0.4__seed2" in cells
     with pytest.raises(SystemExit):
