@@ -63,10 +63,14 @@ TABLE5 = Sweep(presets=("cpu",), noises=(TABLE5_NOISE,), seeds=(0, 1, 2),
                ablations=tuple(a for a in ABLATIONS if a != "none"))
 
 
-def all_cells() -> dict[str, dict]:
-    """name -> make_config keyword arguments (``ablation`` only in the Table 5 cells)."""
+GROUPS = {"main": MAIN, "nearest": NEAREST, "ablations": TABLE5}
+
+
+def group_cells(sweep: Sweep) -> dict[str, dict]:
+    """name -> make_config keyword arguments of ``sweep``'s cells (``ablation`` only in the
+    Table 5 cells)."""
     cells = {}
-    for pt in MAIN.points() + NEAREST.points() + TABLE5.points():
+    for pt in sweep.points():
         kw = dict(noise=pt["noise"], seed=pt["seed"], method=pt["method"])
         if pt["ablation"] != "none":
             kw["ablation"] = pt["ablation"]
@@ -74,14 +78,14 @@ def all_cells() -> dict[str, dict]:
     return cells
 
 
+def all_cells() -> dict[str, dict]:
+    """Every cell of every group, in the groups' order."""
+    return {name: kw for sweep in GROUPS.values() for name, kw in group_cells(sweep).items()}
+
+
 def select(names: list[str]) -> list[str]:
-    cells = all_cells()
-    nearest = {n.replace(":", "") for n in NEAREST_NOISES}
-    is_nearest = lambda c: c.split("__")[1] in nearest  # noqa: E731
-    return select_cells(cells, names, groups={
-        "main": [c for c, kw in cells.items() if "ablation" not in kw and not is_nearest(c)],
-        "nearest": [c for c in cells if is_nearest(c)],
-        "ablations": [c for c, kw in cells.items() if "ablation" in kw]})
+    return select_cells(all_cells(), names,
+                        groups={g: list(group_cells(sw)) for g, sw in GROUPS.items()})
 
 
 def make_cells(names: list[str], results: Path, runs: Path, **overrides) -> list[Cell]:
