@@ -39,6 +39,29 @@ def test_accuracy_cpu_cells_cover_the_issue():
         mod.select(["nonsense"])
 
 
+def test_figure_notebooks_run_accuracy_cpu_cells_at_cpu(tmp_path):
+    """Notebooks 02 and 03 at the cpu profile run the configs of accuracy_cpu cells (what their
+    text says, and what lets them load a finished cell instead of training it again): 02 the
+    ProMix cell at its Fig. 3 noise, 03 the w/o LGA and w/o DBR cells at its Fig. 4 noise."""
+    from promix_tutorial.config import config_differences, figure_noise, profile_config
+
+    mod = load("accuracy_cpu")
+
+    def cell_config(name):
+        return mod.make_cells([name], tmp_path / "results", tmp_path / "runs")[0].config
+
+    nb02 = profile_config("cpu", figure_noise("fig3", "cpu"))
+    nb02 = nb02.replace(record_epochs=(nb02.warmup_epochs - 1,))   # as notebook 02 asks
+    assert cell_config("promix__sym0.5__seed0") == nb02
+    for ablation in ("no_lga", "no_dbr"):
+        nb03 = profile_config("cpu", figure_noise("fig4", "cpu"), ablation=ablation)
+        cell = cell_config(f"{ablation}__asym0.4__seed0")
+        assert config_differences(json.loads(json.dumps(cell.to_dict())), nb03) == {}
+    # a different noise would not be found: the comparison is not vacuous
+    other = profile_config("cpu", "sym:0.8", ablation="no_lga")
+    assert config_differences(cell_config("no_lga__asym0.4__seed0").to_dict(), other)
+
+
 def test_selection_f1_writes_series_and_figure(tmp_path, capsys):
     out = tmp_path / "results"
     out.mkdir()

@@ -37,3 +37,15 @@ def test_ablation_study_configs_per_profile():
     assert ablation_study_configs("gpu")["ProMix"].noise == "sym:0.8"
     with pytest.raises(ValueError, match="unknown profile"):
         ablation_study_configs("laptop")
+
+
+def test_figure_noise_per_profile():
+    from promix_tutorial.config import figure_noise
+
+    assert figure_noise("fig3", "cpu") == "sym:0.5" and figure_noise("fig4", "cpu") == "asym:0.4"
+    for profile in ("gpu", "ci", "reference"):   # the paper's figures: 80% symmetric
+        assert figure_noise("fig3", profile) == figure_noise("fig4", profile) == "sym:0.8"
+    with pytest.raises(ValueError, match="unknown figure 'fig5'"):
+        figure_noise("fig5", "cpu")
+    with pytest.raises(ValueError, match="unknown profile 'laptop'"):
+        figure_noise("fig3", "laptop")
