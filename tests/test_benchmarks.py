@@ -71,6 +71,9 @@ def test_selection_f1_writes_series_and_figure(tmp_path, capsys):
     s = res["series"]
     assert s["epoch"] == [1, 2, 3, 4] and len(s["gmm_tuned"]) == 4
     assert 0 < s["promix_css_mhcs"][-1] <= 1 and 0 < s["gmm_tuned"][-1] <= 1
+    # once tuned: one value for the run, never above the per-epoch oracle
+    assert res["once_tuned"]["small_loss_forget_rate"] is not None
+    assert s["small_loss_once"][-1] <= s["small_loss_tuned"][-1] + 1e-9
     assert (out / "selection_f1_tiny_sym80_seed0.png").stat().st_size > 1000
     assert "last epoch F1" in capsys.readouterr().out
 
