@@ -107,7 +107,8 @@ def rebuild_tables() -> str:
     return rebuild_table(RESULTS, TABLE, "accuracy_cpu: CIFAR-10 (offline JPEG-75 copy), cpu "
                          "preset\n\nBuilt by `python benchmarks/accuracy_cpu.py --table` from "
                          "benchmarks/results/accuracy_cpu/*.json.", NOISES + NEAREST_NOISES,
-                         readme=ROOT / "README.md", marker="accuracy-cpu")
+                         readme=ROOT / "README.md", marker="accuracy-cpu",
+                         table5_noise=TABLE5_NOISE)
 
 
 def main(argv=None) -> int:

@@ -157,6 +157,37 @@ def claims_table(cells: list[dict], noises: list[str], row: str = "ProMix") -> s
     return "\n".join(lines)
 
 
+def ablation_table(cells: list[dict], noise: str, row: str = "ProMix") -> str:
+    """Table 5 at ``noise``: each ablation row's last-epoch test accuracy per seed, its mean and
+    half-range, and its difference from ``row`` (mean over the seeds both have). The verdict says
+    whether the row lies **below** ``row`` by more than the seed spread: its mean is lower than
+    ``row``'s by more than the larger of the two half-ranges (over those shared seeds). With one
+    shared seed there is no spread and no verdict ("1 seed")."""
+    acc = {(c["row"], c["seed"]): 100 * c["final_acc"] for c in cells if c["noise"] == noise}
+    seeds = sorted({s for _, s in acc})
+    lines = ["| row | " + " | ".join(f"seed {s}" for s in seeds)
+             + f" | mean ± half-range | - {row} (shared seeds) | below {row} by more than "
+             "the spread? |", "|" + "---|" * (len(seeds) + 4)]
+    for r in ROW_ORDER:
+        if r == "CE" or not any((r, s) in acc for s in seeds):
+            continue
+        mine = [acc[r, s] for s in seeds if (r, s) in acc]
+        mean, spread = _mean_spread(mine)
+        entries = [f"{acc[r, s]:.2f}" if (r, s) in acc else "" for s in seeds]
+        both = [s for s in seeds if (r, s) in acc and (row, s) in acc]
+        if r == row or not both:
+            diff, verdict = "", ""
+        else:
+            a, sa = _mean_spread([acc[r, s] for s in both])
+            b, sb = _mean_spread([acc[row, s] for s in both])
+            diff = f"{a - b:+.2f} ({len(both)})"
+            verdict = ("1 seed" if len(both) < 2 else
+                       "**yes**" if b - a > max(sa, sb) else "no")
+        lines.append(f"| {r} | " + " | ".join(entries) + f" | {mean:.2f} ± {spread:.2f} | "
+                     f"{diff} | {verdict} |")
+    return "\n".join(lines)
+
+
 def run_cell(cfg: TrainConfig, run_dir: str | os.PathLike, results_dir: str | os.PathLike,
              command: str, data: str, lines: bool = True) -> dict:
     """Train one table cell into ``run_dir`` (resuming an interrupted run there), then write its
@@ -250,11 +281,14 @@ def markdown_table(cells: list[dict], noises: list[str], paper: bool = True) -> 
 
 def rebuild_table(results_dir: str | os.PathLike, table_path: str | os.PathLike, heading: str,
                   noises: list[str], readme: str | os.PathLike | None = None,
-                  marker: str | None = None, paper: bool = True) -> str:
-    """Rebuild the markdown tables (`markdown_table`, `paired_table`) from the cell files in
-    ``results_dir`` into ``table_path`` (under ``heading``) and, when given, into ``readme``
-    between the ``marker`` and ``marker-seeds`` markers. A file is rewritten (atomically) only
-    when its text changes. ``paper``: print the paper's CIFAR-10 numbers beside ours."""
+                  marker: str | None = None, paper: bool = True,
+                  table5_noise: str | None = None) -> str:
+    """Rebuild the markdown tables (`markdown_table`, `paired_table`, `claims_table` and, with
+    ``table5_noise``, `ablation_table`) from the cell files in ``results_dir`` into
+    ``table_path`` (under ``heading``) and, when given, into ``readme`` between the ``marker``,
+    ``marker-seeds``, ``marker-claims`` and ``marker-table5`` markers it has. A file is rewritten
+    (atomically) only when its text changes. ``paper``: print the paper's CIFAR-10 numbers beside
+    ours."""
     results_dir, table_path = Path(results_dir), Path(table_path)
     cells = load_cells(results_dir) if results_dir.is_dir() else []
     table = markdown_table(cells, noises, paper=paper)
@@ -266,6 +300,11 @@ def rebuild_table(results_dir: str | os.PathLike, table_path: str | os.PathLike,
         text += (f"\nFig. 3 and Fig. 4 at the last epoch of the ProMix cells (`claim_metrics`; "
                  f"debiasing gain = pseudo-label accuracy on the unlabeled set, debiased minus "
                  f"plain, points):\n\n{claims}\n")
+    table5 = None
+    if table5_noise and any(c["noise"] == table5_noise and c["ablation"] != "none"
+                            for c in cells):
+        table5 = ablation_table(cells, table5_noise)
+        text += f"\nTable 5 at {table5_noise} (`ablation_table`):\n\n{table5}\n"
     write_if_changed(table_path, text)
     if readme is not None and marker is not None:
         text = Path(readme).read_text()
@@ -275,6 +314,8 @@ def rebuild_table(results_dir: str | os.PathLike, table_path: str | os.PathLike,
             text = replace_between_markers(text, f"{marker}-seeds", paired)
         if claims and f"<!-- {marker}-claims:start -->" in text:
             text = replace_between_markers(text, f"{marker}-claims", claims)
+        if table5 and f"<!-- {marker}-table5:start -->" in text:
+            text = replace_between_markers(text, f"{marker}-table5", table5)
         write_if_changed(readme, text)
     return table
 

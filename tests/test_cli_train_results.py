@@ -103,7 +103,9 @@ def test_presets_and_profiles():
 
 def _cell(method, ablation, noise, seed, final, best, f1=None):
     return {"cell": cell_name(method, ablation, noise, seed),
-            "row": "CE" if method == "ce" else {"none": "ProMix", "no_lga": "w/o LGA"}[ablation],
+            "row": "CE" if method == "ce" else {"none": "ProMix", "no_lga": "w/o LGA",
+                                                "no_dbr": "w/o DBR",
+                                                "no_mhcs": "w/o MHCS"}[ablation],
             "method": method, "ablation": ablation, "noise": noise, "seed": seed,
             "final_acc": final, "best_acc": best, "wall_seconds": 600,
             "selection": None if f1 is None else {"precision": 0.9, "recall": 0.8, "f1": f1}}
@@ -176,6 +178,38 @@ def test_claims_table_gives_the_debiasing_gain_per_seed_and_its_spread():
     lines = claims_table(cells, ["sym:0.5", "asym:0.4"]).splitlines()
     assert lines[0].count("debiasing gain, seed") == 2 and len(lines) == 3  # no sym:0.5 row
     assert lines[2] == "| asym:0.4 | 0.810 / 0.860 / 0.890 | +2.00 | +1.00 | +1.50 ± 0.50 |"
+
+
+def test_ablation_table_says_which_rows_lie_below_promix_by_more_than_the_spread(tmp_path):
+    from promix_tutorial.results import ablation_table
+    n = "asym:0.4"
+    cells = [_cell("promix", "none", n, 0, 0.70, 0.7), _cell("promix", "none", n, 1, 0.68, 0.7),
+             _cell("promix", "no_lga", n, 0, 0.66, 0.7), _cell("promix", "no_lga", n, 1, 0.65, 0.7),
+             _cell("promix", "no_dbr", n, 0, 0.69, 0.7), _cell("promix", "no_dbr", n, 1, 0.67, 0.7),
+             _cell("promix", "no_mhcs", n, 0, 0.60, 0.6),    # one seed: no verdict
+             _cell("ce", "none", n, 0, 0.50, 0.5),            # CE is not a Table 5 row
+             _cell("promix", "no_lga", "sym:0.5", 0, 0.1, 0.1)]   # another noise: ignored
+    lines = ablation_table(cells, n).splitlines()
+    assert lines[0].startswith("| row | seed 0 | seed 1 | mean ± half-range |")
+    rows = {ln.split(" | ")[0][2:]: ln for ln in lines[2:]}
+    assert list(rows) == ["ProMix", "w/o LGA", "w/o MHCS", "w/o DBR"]
+    assert rows["ProMix"] == "| ProMix | 70.00 | 68.00 | 69.00 ± 1.00 |  |  |"
+    # 65.5 vs 69.0: 3.5 below, spreads 0.5 and 1.0 -> below by more than the spread
+    assert rows["w/o LGA"] == "| w/o LGA | 66.00 | 65.00 | 65.50 ± 0.50 | -3.50 (2) | **yes** |"
+    # 68.0 vs 69.0: 1.0 below, spread 1.0 -> inside the spread
+    assert rows["w/o DBR"].endswith("| -1.00 (2) | no |")
+    assert rows["w/o MHCS"].endswith("| -10.00 (1) | 1 seed |")
+    # rebuilt into the README's table5 markers only when such cells exist
+    res = tmp_path / "cells"
+    for c in cells:
+        write_cell(res, c)
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- acc-table5:start -->\nold\n<!-- acc-table5:end -->\n")
+    rebuild_table(res, tmp_path / "t.md", "title", [n], readme, "acc", table5_noise=n)
+    assert "| w/o LGA | 66.00 | 65.00 |" in readme.read_text()
+    assert "Table 5 at asym:0.4" in (tmp_path / "t.md").read_text()
+    rebuild_table(res, tmp_path / "t.md", "title", [n], readme, "acc", table5_noise="sym:0.8")
+    assert "Table 5" not in (tmp_path / "t.md").read_text()
 
 
 def test_claim_metrics_of_a_run_and_added_to_older_cell_files(tmp_path):
