@@ -162,22 +162,26 @@ def test_paired_table_and_rebuild_into_readme(tmp_path):
     assert (tmp_path / "t.md").read_text().startswith("# title\n\n| method |")
 
 
-def _claims(f1, gmm, small, plain, debiased):
+def _claims(f1, gmm, small, plain, debiased, gain_mean=None):
     return {"selection_f1": f1, "once_tuned": {"gmm": {"value": 0.5, "f1": gmm},
                                                "small_loss": {"value": 0.2, "f1": small}},
-            "pseudo_acc": plain, "pseudo_acc_debiased": debiased}
+            "pseudo_acc": plain, "pseudo_acc_debiased": debiased, "pseudo_gain_mean": gain_mean}
 
 
 def test_claims_table_gives_the_debiasing_gain_per_seed_and_its_spread():
     cells = [dict(_cell("promix", "none", "asym:0.4", 0, 0.6, 0.6, 0.8),
-                  claims=_claims(0.80, 0.85, 0.90, 0.40, 0.42)),
+                  claims=_claims(0.80, 0.85, 0.90, 0.40, 0.42, 0.7)),
              dict(_cell("promix", "none", "asym:0.4", 1, 0.6, 0.6, 0.8),
-                  claims=_claims(0.82, 0.87, 0.88, 0.50, 0.51)),
+                  claims=_claims(0.82, 0.87, 0.88, 0.50, 0.51, 0.5)),
+             dict(_cell("promix", "none", "sym:0.8", 0, 0.2, 0.2, 0.4),   # an older record:
+                  claims=_claims(0.40, 0.45, 0.45, 0.30, 0.29)),          # no mean over epochs
              dict(_cell("ce", "none", "asym:0.4", 0, 0.5, 0.5), claims=None)]
     from promix_tutorial.results import claims_table
-    lines = claims_table(cells, ["sym:0.5", "asym:0.4"]).splitlines()
-    assert lines[0].count("debiasing gain, seed") == 2 and len(lines) == 3  # no sym:0.5 row
-    assert lines[2] == "| asym:0.4 | 0.810 / 0.860 / 0.890 | +2.00 | +1.00 | +1.50 ± 0.50 |"
+    lines = claims_table(cells, ["sym:0.5", "asym:0.4", "sym:0.8"]).splitlines()
+    assert lines[0].count("debiasing gain, seed") == 2 and len(lines) == 4  # no sym:0.5 row
+    assert lines[2] == ("| asym:0.4 | 0.810 / 0.860 / 0.890 | +2.00 / +0.70 | +1.00 / +0.50 | "
+                        "+1.50 ± 0.50 | +0.60 ± 0.10 |")
+    assert lines[3] == "| sym:0.8 | 0.400 / 0.450 / 0.450 | -1.00 / n/a |  | -1.00 ± 0.00 |  |"
 
 
 def test_ablation_table_says_which_rows_lie_below_promix_by_more_than_the_spread(tmp_path):
@@ -223,6 +227,9 @@ def test_claim_metrics_of_a_run_and_added_to_older_cell_files(tmp_path):
     assert got["selection_f1"] == last["selection"]["union"]["f1"]
     assert (got["pseudo_acc"], got["pseudo_acc_debiased"]) == (last["pseudo_acc"],
                                                                last["pseudo_acc_debiased"])
+    gaps = [100 * (r["pseudo_acc_debiased"] - r["pseudo_acc"]) for r in hist.records
+            if r.get("pseudo_acc") is not None]
+    assert len(gaps) == 2 and got["pseudo_gain_mean"] == pytest.approx(sum(gaps) / 2, abs=1e-4)
     value, f1 = once_tuned(hist.records, "gmm")
     assert got["once_tuned"]["gmm"] == {"value": value, "f1": round(float(f1[-1]), 5)}
     ce = train(make_config("tiny", "digits", "pairflip:0.4", method="ce", epochs=2),
@@ -240,3 +247,8 @@ def test_claim_metrics_of_a_run_and_added_to_older_cell_files(tmp_path):
     assert cells["promix__pairflip0.4__seed0"]["claims"] == got
     assert "claims" not in cells["promix__sym0.5__seed0"]
     assert add_missing_claims(res, tmp_path / "runs") == []  # a second call changes nothing
+    # claims recorded before pseudo_gain_mean existed are recomputed
+    older = {k: v for k, v in got.items() if k != "pseudo_gain_mean"}
+    write_cell(res, dict(cells["promix__pairflip0.4__seed0"], claims=older))
+    assert add_missing_claims(res, tmp_path / "runs") == ["promix__pairflip0.4__seed0"]
+    assert load_cells(res)[0]["claims"] == got
