@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .config import ABLATION_LABELS, TrainConfig
+from .config import ABLATION_LABELS, TrainConfig, source_checkout
 from .history import RunHistory, atomic_write, save_json
 from .metrics import once_tuned
 from .train import train
@@ -240,6 +240,16 @@ def write_cell(folder: str | os.PathLike, record: dict) -> Path:
 def load_cells(folder: str | os.PathLike) -> list[dict]:
     """Every cell file in ``folder`` (sorted by name)."""
     return [json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json"))]
+
+
+def committed_cells(name: str = "accuracy_cpu") -> list[dict] | None:
+    """The cell files committed with the repository in ``benchmarks/results/NAME`` (e.g. the
+    seeds of `benchmarks/accuracy_cpu.py` that notebook 05 shows beside its own run), or None
+    when the package is not imported from a source checkout (`config.source_checkout`) or the
+    folder is not there."""
+    checkout = source_checkout()
+    folder = None if checkout is None else checkout / "benchmarks" / "results" / name
+    return load_cells(folder) if folder is not None and folder.is_dir() else None
 
 
 def _mean_spread(values: list[float]) -> tuple[float, float]:

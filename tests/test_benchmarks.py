@@ -40,10 +40,12 @@ def test_accuracy_cpu_cells_cover_the_issue():
 
 
 def test_figure_notebooks_run_accuracy_cpu_cells_at_cpu(tmp_path):
-    """Notebooks 02 and 03 at the cpu profile run the configs of accuracy_cpu cells (what their
+    """Notebooks 02, 03 and 05 at the cpu profile run the configs of accuracy_cpu cells (what their
     text says, and what lets them load a finished cell instead of training it again): 02 the
-    ProMix cell at its Fig. 3 noise, 03 the w/o LGA and w/o DBR cells at its Fig. 4 noise."""
+    ProMix cell at its Fig. 3 noise, 03 the w/o LGA and w/o DBR cells at its Fig. 4 noise, 05
+    the seven Table 5 rows (seed 0)."""
     from promix_tutorial.config import config_differences, figure_noise, profile_config
+    from promix_tutorial.results import cell_name
 
     mod = load("accuracy_cpu")
 
@@ -57,6 +59,13 @@ def test_figure_notebooks_run_accuracy_cpu_cells_at_cpu(tmp_path):
         nb03 = profile_config("cpu", figure_noise("fig4", "cpu"), ablation=ablation)
         cell = cell_config(f"{ablation}__asym0.4__seed0")
         assert config_differences(json.loads(json.dumps(cell.to_dict())), nb03) == {}
+    # notebook 05's seven runs are the seed-0 cells of the ProMix and ablation rows
+    from promix_tutorial.config import ablation_study_configs
+    for label, nb05 in ablation_study_configs("cpu").items():
+        name = cell_name("promix", nb05.ablation, nb05.noise, 0)
+        assert name in mod.all_cells(), label
+        cell = cell_config(name)
+        assert config_differences(json.loads(json.dumps(cell.to_dict())), nb05) == {}, label
     # a different noise would not be found: the comparison is not vacuous
     other = profile_config("cpu", "sym:0.8", ablation="no_lga")
     assert config_differences(cell_config("no_lga__asym0.4__seed0").to_dict(), other)

@@ -252,3 +252,17 @@ def test_claim_metrics_of_a_run_and_added_to_older_cell_files(tmp_path):
     write_cell(res, dict(cells["promix__pairflip0.4__seed0"], claims=older))
     assert add_missing_claims(res, tmp_path / "runs") == ["promix__pairflip0.4__seed0"]
     assert load_cells(res)[0]["claims"] == got
+
+
+def test_committed_cells_read_the_repositorys_results_files(monkeypatch, tmp_path):
+    import promix_tutorial.results as results
+    cells = results.committed_cells("accuracy_cpu")   # the tests run from a checkout
+    assert cells and any(c["cell"] == "promix__asym0.4__seed0" for c in cells)
+    assert results.committed_cells("no_such_benchmark") is None
+    monkeypatch.setattr(results, "source_checkout", lambda: None)   # e.g. installed on Colab
+    assert results.committed_cells("accuracy_cpu") is None
+    fake = tmp_path / "repo"
+    write_cell(fake / "benchmarks" / "results" / "accuracy_cpu",
+               _cell("ce", "none", "sym:0.5", 0, 0.5, 0.5))
+    monkeypatch.setattr(results, "source_checkout", lambda: fake)
+    assert [c["cell"] for c in results.committed_cells()] == ["ce__sym0.5__seed0"]

@@ -28,8 +28,8 @@ def test_ablation_study_configs_per_profile():
 
     cpu = ablation_study_configs("cpu")
     assert list(cpu) == list(ABLATION_LABELS.values())
-    assert {c.noise for c in cpu.values()} == {"sym:0.5"}          # see config.ABLATION_STUDY
-    assert {(c.n_train, c.epochs, c.model) for c in cpu.values()} == {(2000, 12, "fast_cnn")}
+    assert {c.noise for c in cpu.values()} == {"asym:0.4"}         # see config.ABLATION_STUDY
+    assert {(c.n_train, c.epochs, c.model) for c in cpu.values()} == {(5000, 35, "fast_cnn")}
     assert [c.ablation for c in cpu.values()] == list(ABLATION_LABELS)
     assert not cpu["w/o Base Selection"].use_css and cpu["ProMix"].use_css
     ci = ablation_study_configs("ci", "sym:0.5")
