@@ -252,6 +252,17 @@ def committed_cells(name: str = "accuracy_cpu") -> list[dict] | None:
     return load_cells(folder) if folder is not None and folder.is_dir() else None
 
 
+def committed_ablation_table(noise: str, name: str = "accuracy_cpu") -> str | None:
+    """`ablation_table` at ``noise`` of the cells committed in ``benchmarks/results/NAME``
+    (`committed_cells`), or None when there are none or none of them is an ablation row there."""
+    cells = committed_cells(name)
+    return ablation_table(cells, noise) if cells and _has_ablation_rows(cells, noise) else None
+
+
+def _has_ablation_rows(cells: list[dict], noise: str) -> bool:
+    return any(c["noise"] == noise and c["ablation"] != "none" for c in cells)
+
+
 def _mean_spread(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (max(values) - min(values)) / 2
 
@@ -329,8 +340,7 @@ def rebuild_table(results_dir: str | os.PathLike, table_path: str | os.PathLike,
                  f"plain, points, at the last epoch and averaged over the epochs that made "
                  f"pseudo-labels):\n\n{claims}\n")
     table5 = None
-    if table5_noise and any(c["noise"] == table5_noise and c["ablation"] != "none"
-                            for c in cells):
+    if table5_noise and _has_ablation_rows(cells, table5_noise):
         table5 = ablation_table(cells, table5_noise)
         text += f"\nTable 5 at {table5_noise} (`ablation_table`):\n\n{table5}\n"
     write_if_changed(table_path, text)

@@ -259,6 +259,9 @@ def test_committed_cells_read_the_repositorys_results_files(monkeypatch, tmp_pat
     cells = results.committed_cells("accuracy_cpu")   # the tests run from a checkout
     assert cells and any(c["cell"] == "promix__asym0.4__seed0" for c in cells)
     assert results.committed_cells("no_such_benchmark") is None
+    table5 = results.committed_ablation_table("asym:0.4")   # w/o LGA seed 0 is committed
+    assert table5.splitlines()[2].startswith("| ProMix | 69.65 |") and "| w/o LGA |" in table5
+    assert results.committed_ablation_table("sym:0.5") is None   # no ablation cells there
     monkeypatch.setattr(results, "source_checkout", lambda: None)   # e.g. installed on Colab
     assert results.committed_cells("accuracy_cpu") is None
     fake = tmp_path / "repo"
@@ -266,3 +269,4 @@ def test_committed_cells_read_the_repositorys_results_files(monkeypatch, tmp_pat
                _cell("ce", "none", "sym:0.5", 0, 0.5, 0.5))
     monkeypatch.setattr(results, "source_checkout", lambda: fake)
     assert [c["cell"] for c in results.committed_cells()] == ["ce__sym0.5__seed0"]
+    assert results.committed_ablation_table("sym:0.5") is None   # a CE cell only
