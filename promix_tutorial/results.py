@@ -166,9 +166,12 @@ def claims_table(cells: list[dict], noises: list[str], row: str = "ProMix") -> s
                 for c in cs if c["claims"]["pseudo_acc"] is not None}
         curve = {c["seed"]: c["claims"]["pseudo_gain_mean"] for c in cs
                  if c["claims"].get("pseudo_gain_mean") is not None}
-        per_seed = [(f"{last[s]:+.2f}" if s in last else "n/a") + " / "
-                    + (f"{curve[s]:+.2f}" if s in curve else "n/a") if s in last or s in curve
-                    else "" for s in seeds]
+        def entry(s: int) -> str:   # "last / curve" of seed s; blank when the seed is absent
+            if s not in last and s not in curve:
+                return ""
+            return " / ".join(f"{g[s]:+.2f}" if s in g else "n/a" for g in (last, curve))
+
+        per_seed = [entry(s) for s in seeds]
         lines.append(f"| {n} | {f1:.3f} / {base['gmm']:.3f} / {base['small_loss']:.3f} | "
                      + " | ".join(per_seed) + f" | {summary(last)} | {summary(curve)} |")
     return "\n".join(lines)
