@@ -8,7 +8,9 @@ sym:0.5 for `cpu`, the paper's sym:0.8 otherwise). With the `cpu` preset the Pro
 accuracy_cpu cell of that noise and seed (runs/accuracy_cpu/promix__<noise>__seed<seed>): a
 finished run there is read, not retrained; otherwise it is trained (about 13 minutes on 2 idle
 cores). The baselines are applied to the same network's eval-mode losses every epoch (recorded in
-history.json by the trainer).
+history.json by the trainer). It also applies CSS to network 1's last-epoch losses at budgets
+R = 0.10 ... 0.90 (`css_budget_last_epoch`): whether ProMix's F1 is set by its budget or by the
+ranking the baselines share.
 
 Usage: python benchmarks/selection_f1.py [--seed 0] [--preset cpu] [--noise sym:0.8]
 Writes benchmarks/results/selection_f1_<preset>_<noise>_seed<seed>.json and .png (noise as sym50).
@@ -20,17 +22,38 @@ import time
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+import torch
 
 matplotlib.use("Agg")
 
 from promix_tutorial.config import figure_noise, make_config  # noqa: E402
-from promix_tutorial.metrics import once_tuned  # noqa: E402
+from promix_tutorial.metrics import css_budget_f1, once_tuned  # noqa: E402
 from promix_tutorial.history import save_json  # noqa: E402
 from promix_tutorial.plots import plot_selection_f1  # noqa: E402
 from promix_tutorial.results import cell_name, hardware  # noqa: E402
 from promix_tutorial.train import train_or_load  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+BUDGETS = tuple(round(0.05 * i, 2) for i in range(2, 19))   # R = 0.10 ... 0.90
+
+
+def budget_sweep(run, cfg) -> dict | None:
+    """CSS of network 1 on its last epoch's eval losses at every R of `BUDGETS` and the preset's
+    (`metrics.css_budget_f1`): is ProMix's F1 set by the ranking or by the budget? None when
+    the run kept no per-sample arrays of its last epoch."""
+    last = int(run.epochs[-1])
+    if last not in run.sample_epochs():
+        return None
+    s = run.samples(last)
+    ratios = sorted(set(BUDGETS) | {float(cfg.rho)})
+    losses = torch.as_tensor(np.asarray(s["losses"])[0], dtype=torch.float32)
+    noisy, clean = torch.as_tensor(s["noisy"]), torch.as_tensor(s["clean"])
+    return {"epoch": last + 1, "network": 1, "preset_rho": float(cfg.rho),
+            "rows": css_budget_f1(losses, noisy, noisy == clean, int(np.asarray(s["probs"]).shape[-1]),
+                                  ratios)}
 
 
 def main(argv=None) -> int:
@@ -69,6 +92,7 @@ def main(argv=None) -> int:
         value, f1 = once_tuned(run.records, k)
         once[k] = value
         series[f"{k}_once"] = [None if v != v else float(v) for v in f1]   # NaN -> null
+    budget = budget_sweep(run, cfg)
     stem = Path(args.out) / f"selection_f1_{args.preset}_{tag}_seed{args.seed}"
     ax = plot_selection_f1(run, title=f"selection F1, {cfg.dataset} {noise}, {args.preset} preset")
     ax.figure.savefig(stem.with_suffix(".png"), dpi=120, bbox_inches="tight")
@@ -77,6 +101,7 @@ def main(argv=None) -> int:
         "series": series, "last_epoch": last, "once_tuned": {"gmm_threshold": once["gmm"],
                                                               "small_loss_forget_rate":
                                                               once["small_loss"]},
+        "css_budget_last_epoch": budget,
         "run": str(run_dir.relative_to(ROOT))
         if run_dir.is_relative_to(ROOT) else str(run_dir),
         "final_test_acc": run.final_accuracy(), "config": run.config, "info": run.info,
@@ -89,6 +114,12 @@ def main(argv=None) -> int:
           f"{f['gmm_once']} (threshold {once['gmm']}), every epoch {f['gmm_tuned']}; "
           f"small-loss tuned once {f['small_loss_once']} (forget rate {once['small_loss']}), "
           f"every epoch {f['small_loss_tuned']}")
+    if budget is not None:
+        best = max(budget["rows"], key=lambda r: r["f1"])
+        at_r = next(r for r in budget["rows"] if abs(r["rho"] - cfg.rho) < 1e-9)
+        print(f"CSS on the same last-epoch losses at other budgets: best F1 {best['f1']:.3f} at "
+              f"R = {best['rho']:.2f} ({best['count']} samples); the preset's R = {cfg.rho:.2f}: "
+              f"{at_r['f1']:.3f}")
     print(f"wrote {stem}.json and .png")
     return 0
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .debias import debias_logits
-from .selection import gmm_clean_probability, precision_recall_f1
+from .selection import class_wise_small_loss, gmm_clean_probability, precision_recall_f1
 
 
 def selection_scores(selected: torch.Tensor, is_clean: torch.Tensor) -> dict:
@@ -54,6 +54,20 @@ def tuned_small_loss(losses: torch.Tensor, is_clean: torch.Tensor) -> dict:
     keep = torch.tensor([int(round((1 - r) * n, 9)) for r in FORGET_RATES], device=losses.device)
     return {"f1": round(f1, 5), "forget_rate": round(1 - k / n, 5),
             "f1_grid": _f1_from_counts(tp[keep], keep.float(), is_clean.sum())}
+
+
+def css_budget_f1(losses: torch.Tensor, labels: torch.Tensor, is_clean: torch.Tensor,
+                  num_classes: int, ratios) -> list[dict]:
+    """CSS (Eq. 1-2) on the same per-sample losses at other budgets R: for each ratio in
+    ``ratios``, ``{"rho", "count", "precision", "recall", "f1"}`` of `class_wise_small_loss`.
+
+    It separates the two things that set ProMix's selection F1 in Fig. 3: the ranking (the
+    losses) and the budget (R). The baselines of `tuned_small_loss` / `tuned_gmm` rank the same
+    losses, so if CSS at its best R only ties them, no choice of R makes ProMix's selection
+    better on these losses (benchmarks/selection_f1.py prints it)."""
+    return [{"rho": float(r), **selection_scores(
+        class_wise_small_loss(losses, labels, num_classes, float(r)), is_clean)}
+        for r in ratios]
 
 
 def tuned_gmm(losses: torch.Tensor, is_clean: torch.Tensor, seed: int = 0) -> dict:

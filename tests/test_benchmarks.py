@@ -84,7 +84,12 @@ def test_selection_f1_writes_series_and_figure(tmp_path, capsys):
     assert res["once_tuned"]["small_loss_forget_rate"] is not None
     assert s["small_loss_once"][-1] <= s["small_loss_tuned"][-1] + 1e-9
     assert (out / "selection_f1_tiny_sym80_seed0.png").stat().st_size > 1000
-    assert "last epoch F1" in capsys.readouterr().out
+    # CSS on the last epoch's losses at other budgets, the preset's R among them
+    budget = res["css_budget_last_epoch"]
+    assert budget["epoch"] == 4 and budget["preset_rho"] in [r["rho"] for r in budget["rows"]]
+    assert all(0 <= r["f1"] <= 1 for r in budget["rows"])
+    out_text = capsys.readouterr().out
+    assert "last epoch F1" in out_text and "other budgets" in out_text
 
 
 def test_notebook_times_script(tmp_path):

@@ -383,3 +383,22 @@ def test_once_tuned_picks_one_value_for_the_run():
     value, series = once_tuned(records, "small_loss")
     assert value == FORGET_RATES[70] and series.tolist() == [0.1, 0.8, 0.8]
     assert once_tuned([{"baselines": {}}], "gmm")[0] is None
+
+
+def test_css_budget_f1_is_css_at_each_budget():
+    """Each row is CSS (Eq. 1-2) at that R, scored against the clean mask; with class-balanced
+    labels CSS's best budget is as good as the per-epoch small-loss oracle on the same losses
+    up to the class split (here the losses do not depend on the class)."""
+    from promix_tutorial.metrics import css_budget_f1, tuned_small_loss
+    losses, clean = _noisy_losses()
+    labels = torch.arange(len(losses)) % 4
+    rows = css_budget_f1(losses, labels, clean, 4, [0.1, 0.4, 0.7])
+    assert [r["rho"] for r in rows] == [0.1, 0.4, 0.7]
+    for r in rows:
+        sel = class_wise_small_loss(losses, labels, 4, r["rho"])
+        p, rec, f1 = precision_recall_f1(sel, clean)
+        assert r["count"] == int(sel.sum()) == 4 * math.ceil(r["rho"] * len(losses) / 4)
+        assert (r["precision"], r["recall"], r["f1"]) == pytest.approx((p, rec, f1), abs=1e-5)
+    # 40% clean, clean losses all below noisy ones: R = 0.4 separates them exactly
+    assert rows[1]["f1"] == pytest.approx(tuned_small_loss(losses, clean)["f1"], abs=0.02)
+    assert rows[0]["precision"] == 1.0 and rows[0]["recall"] < 0.3
