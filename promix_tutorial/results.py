@@ -177,34 +177,43 @@ def claims_table(cells: list[dict], noises: list[str], row: str = "ProMix") -> s
     return "\n".join(lines)
 
 
-def ablation_table(cells: list[dict], noise: str, row: str = "ProMix") -> str:
+def ablation_table(cells: list[dict], noise: str, row: str = "ProMix",
+                   fair: str | None = "w/o LGA") -> str:
     """Table 5 at ``noise``: each ablation row's last-epoch test accuracy per seed, its mean and
     half-range, and its difference from ``row`` (mean over the seeds both have). The verdict says
     whether the row lies **below** ``row`` by more than the seed spread: its mean is lower than
     ``row``'s by more than the larger of the two half-ranges (over those shared seeds). With one
-    shared seed there is no spread and no verdict ("1 seed")."""
+    shared seed there is no spread and no verdict ("1 seed").
+
+    ``fair``: the rows after it in Table 5 also have LGA switched off, so their fair reference is
+    "w/o LGA", not ProMix; a last column gives their difference from it (shared seeds)."""
     acc = {(c["row"], c["seed"]): 100 * c["final_acc"] for c in cells if c["noise"] == noise}
     seeds = sorted({s for _, s in acc})
+
+    def diff_to(r: str, ref: str) -> tuple[str, str]:
+        both = [s for s in seeds if (r, s) in acc and (ref, s) in acc]
+        if r == ref or not both:
+            return "", ""
+        a, sa = _mean_spread([acc[r, s] for s in both])
+        b, sb = _mean_spread([acc[ref, s] for s in both])
+        return (f"{a - b:+.2f} ({len(both)})",
+                "1 seed" if len(both) < 2 else "**yes**" if b - a > max(sa, sb) else "no")
+
+    after_fair = ROW_ORDER[ROW_ORDER.index(fair) + 1:] if fair in ROW_ORDER else ()
     lines = ["| row | " + " | ".join(f"seed {s}" for s in seeds)
              + f" | mean ± half-range | - {row} (shared seeds) | below {row} by more than "
-             "the spread? |", "|" + "---|" * (len(seeds) + 4)]
+             "the spread? |" + (f" - {fair} (its fair reference) |" if after_fair else ""),
+             "|" + "---|" * (len(seeds) + 4 + bool(after_fair))]
     for r in ROW_ORDER:
         if r == "CE" or not any((r, s) in acc for s in seeds):
             continue
-        mine = [acc[r, s] for s in seeds if (r, s) in acc]
-        mean, spread = _mean_spread(mine)
+        mean, spread = _mean_spread([acc[r, s] for s in seeds if (r, s) in acc])
         entries = [f"{acc[r, s]:.2f}" if (r, s) in acc else "" for s in seeds]
-        both = [s for s in seeds if (r, s) in acc and (row, s) in acc]
-        if r == row or not both:
-            diff, verdict = "", ""
-        else:
-            a, sa = _mean_spread([acc[r, s] for s in both])
-            b, sb = _mean_spread([acc[row, s] for s in both])
-            diff = f"{a - b:+.2f} ({len(both)})"
-            verdict = ("1 seed" if len(both) < 2 else
-                       "**yes**" if b - a > max(sa, sb) else "no")
-        lines.append(f"| {r} | " + " | ".join(entries) + f" | {mean:.2f} ± {spread:.2f} | "
-                     f"{diff} | {verdict} |")
+        diff, verdict = diff_to(r, row)
+        line = f"| {r} | " + " | ".join(entries) + f" | {mean:.2f} ± {spread:.2f} | {diff} | {verdict} |"
+        if after_fair:
+            line += f" {diff_to(r, fair)[0] if r in after_fair else ''} |"
+        lines.append(line)
     return "\n".join(lines)
 
 
