@@ -183,7 +183,8 @@ def ablation_table(cells: list[dict], noise: str, row: str = "ProMix",
     half-range, and its difference from ``row`` (mean over the seeds both have). The verdict says
     whether the row lies **below** ``row`` by more than the seed spread: its mean is lower than
     ``row``'s by more than the larger of the two half-ranges (over those shared seeds). With one
-    shared seed there is no spread and no verdict ("1 seed").
+    shared seed there is no spread and no verdict ("1 seed"); a row higher than ``row`` by more
+    than the spread says so ("no: *above* ...").
 
     ``fair``: the rows after it in Table 5 also have LGA switched off, so their fair reference is
     "w/o LGA", not ProMix; a last column gives their difference from it (shared seeds)."""
@@ -196,8 +197,9 @@ def ablation_table(cells: list[dict], noise: str, row: str = "ProMix",
             return "", ""
         a, sa = _mean_spread([acc[r, s] for s in both])
         b, sb = _mean_spread([acc[ref, s] for s in both])
-        return (f"{a - b:+.2f} ({len(both)})",
-                "1 seed" if len(both) < 2 else "**yes**" if b - a > max(sa, sb) else "no")
+        verdict = ("1 seed" if len(both) < 2 else "**yes**" if b - a > max(sa, sb) else
+                   "no: *above* by more than the spread" if a - b > max(sa, sb) else "no")
+        return f"{a - b:+.2f} ({len(both)})", verdict
 
     after_fair = ROW_ORDER[ROW_ORDER.index(fair) + 1:] if fair in ROW_ORDER else ()
     lines = ["| row | " + " | ".join(f"seed {s}" for s in seeds)

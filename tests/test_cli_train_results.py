@@ -5,7 +5,7 @@ import json
 import pytest
 
 from promix_tutorial import cli
-from promix_tutorial.config import PRESETS, make_config, profile_config
+from promix_tutorial.config import ABLATION_LABELS, PRESETS, make_config, profile_config
 from promix_tutorial.history import RunHistory
 from promix_tutorial.results import (aggregate, cell_name, load_cells, markdown_table,
                                      paired_table, rebuild_table, replace_between_markers,
@@ -103,9 +103,7 @@ def test_presets_and_profiles():
 
 def _cell(method, ablation, noise, seed, final, best, f1=None):
     return {"cell": cell_name(method, ablation, noise, seed),
-            "row": "CE" if method == "ce" else {"none": "ProMix", "no_lga": "w/o LGA",
-                                                "no_dbr": "w/o DBR",
-                                                "no_mhcs": "w/o MHCS"}[ablation],
+            "row": "CE" if method == "ce" else ABLATION_LABELS[ablation],
             "method": method, "ablation": ablation, "noise": noise, "seed": seed,
             "final_acc": final, "best_acc": best, "wall_seconds": 600,
             "selection": None if f1 is None else {"precision": 0.9, "recall": 0.8, "f1": f1}}
@@ -191,12 +189,15 @@ def test_ablation_table_says_which_rows_lie_below_promix_by_more_than_the_spread
              _cell("promix", "no_lga", n, 0, 0.66, 0.7), _cell("promix", "no_lga", n, 1, 0.65, 0.7),
              _cell("promix", "no_dbr", n, 0, 0.69, 0.7), _cell("promix", "no_dbr", n, 1, 0.67, 0.7),
              _cell("promix", "no_mhcs", n, 0, 0.60, 0.6),    # one seed: no verdict
+             _cell("promix", "no_cbr", n, 0, 0.72, 0.7), _cell("promix", "no_cbr", n, 1, 0.72, 0.7),
              _cell("ce", "none", n, 0, 0.50, 0.5),            # CE is not a Table 5 row
              _cell("promix", "no_lga", "sym:0.5", 0, 0.1, 0.1)]   # another noise: ignored
     lines = ablation_table(cells, n).splitlines()
     assert lines[0].startswith("| row | seed 0 | seed 1 | mean ± half-range |")
     rows = {ln.split(" | ")[0][2:]: ln for ln in lines[2:]}
-    assert list(rows) == ["ProMix", "w/o LGA", "w/o MHCS", "w/o DBR"]
+    assert list(rows) == ["ProMix", "w/o LGA", "w/o MHCS", "w/o CBR", "w/o DBR"]
+    # 72.0 vs 69.0: 3.0 above, spread 1.0 -> said so
+    assert rows["w/o CBR"].endswith("| +3.00 (2) | no: *above* by more than the spread | +6.50 (2) |")
     assert lines[0].endswith("| - w/o LGA (its fair reference) |") and lines[1].count("---") == 7
     assert rows["ProMix"] == "| ProMix | 70.00 | 68.00 | 69.00 ± 1.00 |  |  |  |"
     # 65.5 vs 69.0: 3.5 below, spreads 0.5 and 1.0 -> below by more than the spread
