@@ -7,8 +7,11 @@ collapses as in the paper (results in benchmarks/results/ablation_rows_cpu_*.txt
   python benchmarks/ablation_rows.py --profile cpu --noise sym:0.5 --out runs/ablation_rows
   python benchmarks/ablation_rows.py --profile cpu --noise sym:0.5 --launcher local --jobs 2
 
-Prints one line per row (last and best test accuracy, final selection F1, labeled-set size, wall
-seconds). Runs go to OUT/PROFILE/NOISE/ABLATION, each row's results file to
+  python benchmarks/ablation_rows.py --profile ci --seeds 0 1 2 3 4    # Table 5 with a seed spread
+
+Prints one line per row and seed (last and best test accuracy, final selection F1, labeled-set
+size, wall seconds) and, with several seeds, Table 5 with the seed spread (`results.ablation_table`
+over every results file in OUT/PROFILE/results). Runs go to OUT/PROFILE/NOISE/ABLATION/seedN, each row's results file to
 OUT/PROFILE/results/; a row whose results file exists is not retrained (an interrupted one
 resumes). The rows run through the package's one runner (promix_tutorial/sweep.py): one after
 another in this process by default, in parallel with --launcher local or slurm.
@@ -23,12 +26,13 @@ from pathlib import Path
 
 from promix_tutorial.config import ABLATION_LABELS, ablation_study_configs
 from promix_tutorial.history import RunHistory
+from promix_tutorial.results import ablation_table, load_cells
 from promix_tutorial.sweep import add_launcher_args, launcher_from_args, make_cell, run_cells
 
 
-def row_line(label: str, run_dir: Path, record: dict) -> str:
-    sel = RunHistory(run_dir).records[-1]["selection"]
-    return (f"{label:>20}: last {record['final_acc']:.2%} best {record['best_acc']:.2%} "
+def row_line(label: str, cell, record: dict) -> str:
+    sel = RunHistory(cell.run_dir).records[-1]["selection"]
+    return (f"{label:>20} seed {cell.config.seed}: last {record['final_acc']:.2%} best {record['best_acc']:.2%} "
             f"F1 {sel['union']['f1']:.3f} labeled {sel['labeled']['count']} "
             f"({record['wall_seconds']:.0f}s)")
 
@@ -40,22 +44,27 @@ def main(argv=None) -> int:
     ap.add_argument("--rows", nargs="+", default=None, choices=list(ABLATION_LABELS),
                     help="ablation keys to run (default: all seven)")
     ap.add_argument("--epochs", type=int, default=None, help="shorter runs (smoke tests)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0],
+                    help="seeds of every row (default: 0); with more than one, a Table 5 with the "
+                         "seed spread (results.ablation_table) is printed at the end")
     ap.add_argument("--out", default="runs/ablation_rows")
     add_launcher_args(ap, default="inline")
     args = ap.parse_args(argv)
     out = Path(args.out) / args.profile
     cells, labels = [], {}
-    for label, cfg in ablation_study_configs(args.profile, args.noise).items():
+    rows = [(label, cfg.replace(seed=seed)) for seed in args.seeds
+            for label, cfg in ablation_study_configs(args.profile, args.noise).items()]
+    for label, cfg in rows:
         if args.rows and cfg.ablation not in args.rows:
             continue
         if args.epochs:
             cfg = cfg.replace(epochs=args.epochs, warmup_epochs=min(cfg.warmup_epochs, args.epochs - 1),
                               lga_start=min(cfg.lga_start, args.epochs - 1))
         command = (f"python benchmarks/ablation_rows.py --profile {args.profile} --noise "
-                   f"{cfg.noise} --rows {cfg.ablation}" + (f" --epochs {args.epochs}"
-                                                           if args.epochs else ""))
-        cell = make_cell(cfg, out / cfg.noise.replace(":", "") / cfg.ablation, out / "results",
-                         command, cfg.dataset)
+                   f"{cfg.noise} --rows {cfg.ablation} --seeds {cfg.seed}"
+                   + (f" --epochs {args.epochs}" if args.epochs else ""))
+        cell = make_cell(cfg, out / cfg.noise.replace(":", "") / cfg.ablation / f"seed{cfg.seed}",
+                         out / "results", command, cfg.dataset)
         cells.append(cell)
         labels[cell.name] = label
     try:
@@ -66,9 +75,12 @@ def main(argv=None) -> int:
     for cell in cells:  # rows finished earlier
         if cell.finished:
             record = json.loads(cell.result_path.read_text())
-            print(row_line(labels[cell.name], cell.run_dir, record), flush=True)
+            print(row_line(labels[cell.name], cell, record), flush=True)
     report = run_cells(cells, launcher, lines=False, on_done=lambda cell, record: print(
-        row_line(labels[cell.name], cell.run_dir, record), flush=True))
+        row_line(labels[cell.name], cell, record), flush=True))
+    if len(args.seeds) > 1 and cells:
+        print()
+        print(ablation_table(load_cells(out / "results"), cells[0].config.noise))
     return 1 if report.failed else 0
 
 

@@ -266,6 +266,12 @@ def committed_cells(name: str = "accuracy_cpu") -> list[dict] | None:
     return load_cells(folder) if folder is not None and folder.is_dir() else None
 
 
+# Where each notebook profile's committed Table 5 seeds are (benchmarks/results/NAME): the cpu
+# profile's are cells of benchmarks/accuracy_cpu.py (asym:0.4), the ci profile's the rows of
+# `benchmarks/ablation_rows.py --profile ci --seeds 0 1 2 3 4` (digits, sym:0.8).
+ABLATION_SEED_RESULTS = {"cpu": "accuracy_cpu", "ci": "ablation_rows_ci"}
+
+
 def committed_ablation_table(noise: str, name: str = "accuracy_cpu") -> str | None:
     """`ablation_table` at ``noise`` of the cells committed in ``benchmarks/results/NAME``
     (`committed_cells`), or None when there are none or none of them is an ablation row there."""

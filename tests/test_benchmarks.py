@@ -117,9 +117,24 @@ def test_ablation_rows_runs_the_chosen_rows(tmp_path, capsys):
     assert load("ablation_rows").main(["--profile", "ci", "--rows", "none", "no_base_selection",
                                        "--epochs", "3", "--out", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert [line.split(":")[0].strip() for line in lines] == ["ProMix", "w/o Base Selection"]
+    assert [line.split(":")[0].strip() for line in lines] == ["ProMix seed 0", "w/o Base Selection seed 0"]
     assert all("F1" in line and "labeled" in line for line in lines)
     assert sorted(p.name for p in (tmp_path / "ci" / "sym0.8").iterdir()) == ["no_base_selection", "none"]
+    # a second seed: seed 0 is loaded, seed 1 trained, and Table 5 with the spread follows
+    assert load("ablation_rows").main(["--profile", "ci", "--rows", "none", "no_base_selection",
+                                       "--epochs", "3", "--seeds", "0", "1", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    rows, table = out.split("\n\n", 1)
+    assert sorted(line.split(":")[0].strip() for line in rows.splitlines()) == [
+        "ProMix seed 0", "ProMix seed 1", "w/o Base Selection seed 0", "w/o Base Selection seed 1"]
+    assert sorted(p.name for p in (tmp_path / "ci" / "sym0.8" / "none").iterdir()) == ["seed0", "seed1"]
+    assert sorted(p.name for p in (tmp_path / "ci" / "results").glob("*.json")) == [
+        "no_base_selection__sym0.8__seed0.json", "no_base_selection__sym0.8__seed1.json",
+        "promix__sym0.8__seed0.json", "promix__sym0.8__seed1.json"]
+    header, _, promix, no_base = table.strip().splitlines()
+    assert "seed 0" in header and "seed 1" in header and "below ProMix" in header
+    assert promix.startswith("| ProMix |") and no_base.startswith("| w/o Base Selection |")
+    assert no_base.count("|") == header.count("|")
 
 
 def _short_tiny(monkeypatch, mod):

@@ -267,6 +267,9 @@ def test_committed_cells_read_the_repositorys_results_files(monkeypatch, tmp_pat
     table5 = results.committed_ablation_table("asym:0.4")   # w/o LGA seed 0 is committed
     assert table5.splitlines()[2].startswith("| ProMix | 69.65 |") and "| w/o LGA |" in table5
     assert results.committed_ablation_table("sym:0.5") is None   # no ablation cells there
+    ci = results.committed_ablation_table("sym:0.8", results.ABLATION_SEED_RESULTS["ci"])
+    assert ci.splitlines()[0].count("| seed ") == 5   # the ci profile's five seeds of every row
+    assert sum(line.startswith("| ") for line in ci.splitlines()[2:]) == 7
     monkeypatch.setattr(results, "source_checkout", lambda: None)   # e.g. installed on Colab
     assert results.committed_cells("accuracy_cpu") is None
     fake = tmp_path / "repo"
