@@ -184,35 +184,41 @@ def ablation_table(cells: list[dict], noise: str, row: str = "ProMix",
     whether the row lies **below** ``row`` by more than the seed spread: its mean is lower than
     ``row``'s by more than the larger of the two half-ranges (over those shared seeds). With one
     shared seed there is no spread and no verdict ("1 seed"); a row higher than ``row`` by more
-    than the spread says so ("no: *above* ...").
+    than the spread says so ("no: *above* ..."). A column counts the shared seeds in which the
+    row is below / above ``row`` (seed-matched: the same seed gives both runs the same noisy
+    labels and subset), which shows a consistent sign that the half-ranges hide.
 
     ``fair``: the rows after it in Table 5 also have LGA switched off, so their fair reference is
     "w/o LGA", not ProMix; a last column gives their difference from it (shared seeds)."""
     acc = {(c["row"], c["seed"]): 100 * c["final_acc"] for c in cells if c["noise"] == noise}
     seeds = sorted({s for _, s in acc})
 
-    def diff_to(r: str, ref: str) -> tuple[str, str]:
+    def diff_to(r: str, ref: str) -> tuple[str, str, str]:
         both = [s for s in seeds if (r, s) in acc and (ref, s) in acc]
         if r == ref or not both:
-            return "", ""
+            return "", "", ""
         a, sa = _mean_spread([acc[r, s] for s in both])
         b, sb = _mean_spread([acc[ref, s] for s in both])
         verdict = ("1 seed" if len(both) < 2 else "**yes**" if b - a > max(sa, sb) else
                    "no: *above* by more than the spread" if a - b > max(sa, sb) else "no")
-        return f"{a - b:+.2f} ({len(both)})", verdict
+        below = sum(acc[r, s] < acc[ref, s] for s in both)
+        above = sum(acc[r, s] > acc[ref, s] for s in both)
+        return f"{a - b:+.2f} ({len(both)})", verdict, f"{below} / {above}"
 
     after_fair = ROW_ORDER[ROW_ORDER.index(fair) + 1:] if fair in ROW_ORDER else ()
     lines = ["| row | " + " | ".join(f"seed {s}" for s in seeds)
              + f" | mean ± half-range | - {row} (shared seeds) | below {row} by more than "
-             "the spread? |" + (f" - {fair} (its fair reference) |" if after_fair else ""),
-             "|" + "---|" * (len(seeds) + 4 + bool(after_fair))]
+             f"the spread? | seeds below / above {row} |"
+             + (f" - {fair} (its fair reference) |" if after_fair else ""),
+             "|" + "---|" * (len(seeds) + 5 + bool(after_fair))]
     for r in ROW_ORDER:
         if r == "CE" or not any((r, s) in acc for s in seeds):
             continue
         mean, spread = _mean_spread([acc[r, s] for s in seeds if (r, s) in acc])
         entries = [f"{acc[r, s]:.2f}" if (r, s) in acc else "" for s in seeds]
-        diff, verdict = diff_to(r, row)
-        line = f"| {r} | " + " | ".join(entries) + f" | {mean:.2f} ± {spread:.2f} | {diff} | {verdict} |"
+        diff, verdict, signs = diff_to(r, row)
+        line = (f"| {r} | " + " | ".join(entries)
+                + f" | {mean:.2f} ± {spread:.2f} | {diff} | {verdict} | {signs} |")
         if after_fair:
             line += f" {diff_to(r, fair)[0] if r in after_fair else ''} |"
         lines.append(line)

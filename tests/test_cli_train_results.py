@@ -197,17 +197,19 @@ def test_ablation_table_says_which_rows_lie_below_promix_by_more_than_the_spread
     rows = {ln.split(" | ")[0][2:]: ln for ln in lines[2:]}
     assert list(rows) == ["ProMix", "w/o LGA", "w/o MHCS", "w/o CBR", "w/o DBR"]
     # 72.0 vs 69.0: 3.0 above, spread 1.0 -> said so
-    assert rows["w/o CBR"].endswith("| +3.00 (2) | no: *above* by more than the spread | +6.50 (2) |")
-    assert lines[0].endswith("| - w/o LGA (its fair reference) |") and lines[1].count("---") == 7
-    assert rows["ProMix"] == "| ProMix | 70.00 | 68.00 | 69.00 ± 1.00 |  |  |  |"
+    assert rows["w/o CBR"].endswith("| +3.00 (2) | no: *above* by more than the spread | 0 / 2 | +6.50 (2) |")
+    assert lines[0].endswith("| seeds below / above ProMix | - w/o LGA (its fair reference) |")
+    assert lines[1].count("---") == 8
+    assert rows["ProMix"] == "| ProMix | 70.00 | 68.00 | 69.00 ± 1.00 |  |  |  |  |"
     # 65.5 vs 69.0: 3.5 below, spreads 0.5 and 1.0 -> below by more than the spread
-    assert rows["w/o LGA"] == "| w/o LGA | 66.00 | 65.00 | 65.50 ± 0.50 | -3.50 (2) | **yes** |  |"
-    # 68.0 vs 69.0: 1.0 below, spread 1.0 -> inside the spread; 68.0 vs w/o LGA's 65.5: +2.5
-    assert rows["w/o DBR"].endswith("| -1.00 (2) | no | +2.50 (2) |")
-    assert rows["w/o MHCS"].endswith("| -10.00 (1) | 1 seed | -6.00 (1) |")
+    assert rows["w/o LGA"] == "| w/o LGA | 66.00 | 65.00 | 65.50 ± 0.50 | -3.50 (2) | **yes** | 2 / 0 |  |"
+    # 68.0 vs 69.0: 1.0 below, spread 1.0 -> inside the spread, though below in both seeds;
+    # 68.0 vs w/o LGA's 65.5: +2.5
+    assert rows["w/o DBR"].endswith("| -1.00 (2) | no | 2 / 0 | +2.50 (2) |")
+    assert rows["w/o MHCS"].endswith("| -10.00 (1) | 1 seed | 1 / 0 | -6.00 (1) |")
     # without the fair-reference column the table ends at the verdict
     plain = ablation_table(cells, n, fair=None).splitlines()
-    assert plain[0].endswith("the spread? |") and plain[3].endswith("| **yes** |")
+    assert plain[0].endswith("| seeds below / above ProMix |") and plain[3].endswith("| **yes** | 2 / 0 |")
     # rebuilt into the README's table5 markers only when such cells exist
     res = tmp_path / "cells"
     for c in cells:
