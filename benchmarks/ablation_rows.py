@@ -11,9 +11,9 @@ collapses as in the paper (results in benchmarks/results/ablation_rows_cpu_*.txt
 
 Prints one line per row and seed (last and best test accuracy, final selection F1, labeled-set
 size, wall seconds) and, with several seeds, Table 5 with the seed spread (`results.ablation_table`
-over every results file in OUT/PROFILE/results). Runs go to OUT/PROFILE/NOISE/ABLATION/seedN, each row's results file to
-OUT/PROFILE/results/; a row whose results file exists is not retrained (an interrupted one
-resumes). The rows run through the package's one runner (promix_tutorial/sweep.py): one after
+over every results file in OUT/PROFILE/results). Runs go to OUT/PROFILE/NOISE/ABLATION/seedN,
+each row's results file to OUT/PROFILE/results/; a row whose results file exists is not retrained
+(an interrupted one resumes). The rows run through the package's one runner (promix_tutorial/sweep.py): one after
 another in this process by default, in parallel with --launcher local or slurm.
 Needs PROMIX_CIFAR10_NPZ outside the ci profile.
 """
@@ -32,9 +32,9 @@ from promix_tutorial.sweep import add_launcher_args, launcher_from_args, make_ce
 
 def row_line(label: str, cell, record: dict) -> str:
     sel = RunHistory(cell.run_dir).records[-1]["selection"]
-    return (f"{label:>20} seed {cell.config.seed}: last {record['final_acc']:.2%} best {record['best_acc']:.2%} "
-            f"F1 {sel['union']['f1']:.3f} labeled {sel['labeled']['count']} "
-            f"({record['wall_seconds']:.0f}s)")
+    return (f"{label:>20} seed {cell.config.seed}: last {record['final_acc']:.2%} "
+            f"best {record['best_acc']:.2%} F1 {sel['union']['f1']:.3f} "
+            f"labeled {sel['labeled']['count']} ({record['wall_seconds']:.0f}s)")
 
 
 def main(argv=None) -> int:
