@@ -13,8 +13,9 @@ Prints one line per row and seed (last and best test accuracy, final selection F
 size, wall seconds) and, with several seeds, Table 5 with the seed spread (`results.ablation_table`
 over every results file in OUT/PROFILE/results). Runs go to OUT/PROFILE/NOISE/ABLATION/seedN,
 each row's results file to OUT/PROFILE/results/; a row whose results file exists is not retrained
-(an interrupted one resumes). The rows run through the package's one runner (promix_tutorial/sweep.py): one after
-another in this process by default, in parallel with --launcher local or slurm.
+(an interrupted one resumes). The rows run through the package's one runner
+(promix_tutorial/sweep.py): one after another in this process by default, in parallel with
+--launcher local or slurm.
 Needs PROMIX_CIFAR10_NPZ outside the ci profile.
 """
 from __future__ import annotations
