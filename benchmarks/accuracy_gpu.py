@@ -243,9 +243,10 @@ def main(argv=None) -> int:
             took[cell.config.method] = rec["wall_seconds"] / 60
             rebuild_tables(args.results)
             if args.pack_to is not None:
-                # the device tool brings back 8 files: log, checks and at most 6 cell tars
+                # the device tool brings back 8 files: log, checks, probes, the history of
+                # the cell in progress and at most 4 cell tars (device_check.sh)
                 pack_cell(cell.result_path, cell.run_dir,
-                          args.pack_to / f"cell_{min(len(packed), 5)}.tar")
+                          args.pack_to / f"cell_{min(len(packed), 3)}.tar")
                 packed.append(cell.name)
 
         if args.deadline_minutes is None:

@@ -6,12 +6,16 @@
 #   2. benchmarks/step_profile.py: where a fast-preset ProMix step's time goes, images/s per
 #      network, the augmentation's share, CUDA's count of host syncs,
 #   3. benchmarks/throughput.py: the device pipeline vs a PIL DataLoader, fast and paper networks,
+#   3b. benchmarks/fast_recipe_probe.py: the fast preset's lr schedule variants, ProMix warm-up
+#      and PROBE_PROMIX_EPOCHS ProMix epochs (~30 s each), within PROBE_MINUTES; probes already
+#      committed are skipped,
 #   4. benchmarks/accuracy_gpu.py cells (fast preset, full CIFAR-10) while they fit the deadline,
 #   5. benchmarks/accuracy_gpu.py --paper-epoch-time if PAPER_RESERVE_S seconds are left.
 # Everything lands in $OUT as it is produced (the device tool brings back at most 8 files, and a
-# killed call still returns them): log.txt, checks.tar (the JSON results of steps 1-3 and 5) and
-# cell_K.tar per finished cell (results file + run folder without the checkpoint). Unpack them
-# here with `python benchmarks/device_results.py DIR` (device_results.py's docstring).
+# killed call still returns them): log.txt, checks.tar (the JSON results of steps 1-3 and 5),
+# probes.tar (step 3b), cell_K.tar per finished cell (results file + run folder without the
+# checkpoint; K = 0-3, the fourth and later cells appended to cell_3.tar) and, while a cell runs,
+# in_progress_history.json. Unpack them here with `python benchmarks/device_results.py DIR`.
 # Cells already in benchmarks/results/accuracy_gpu/ (committed by an earlier session) are skipped.
 #
 # The device machine gets the repository but not ../shared, so first, here:
@@ -24,12 +28,22 @@
 # fast ProMix cell 4.6 min, a CE cell 1 min, step 5 50 s. A 15-minute session fits this call
 # plus, right after it while the machine is warm, `SKIP_TINY=1 SKIP_CHECKS=1 SKIP_PAPER=1
 # PAPER_RESERVE_S=0 DEADLINE_S=... bash benchmarks/device_check.sh` for one more ProMix cell.
+# The next session (the fast preset's schedule changed on 2026-11-28, nothing of it has run on
+# a GPU): first `DEADLINE_S=540 SKIP_CHECKS=1 SKIP_PAPER=1 bash benchmarks/device_check.sh`
+# (tiny run, the schedule probes, then ProMix and CE at sym:0.8 with the new preset), then with
+# the time left the checks (steps 1-3: the step's syncs after the fixes of 2026-11-27) or more
+# cells. If the probes show the old schedule ahead, say so and revert the preset before more
+# cells are run.
 # Settings (environment): DEADLINE_S (450): the script's own time budget in seconds, cells and
 # the paper timing are scheduled to end inside it; PAPER_RESERVE_S (80); SKIP_CHECKS=1 skips
-# steps 1-3, SKIP_TINY=1 step 0, SKIP_PAPER=1 step 5 (a second call for more cells); CELLS ("all");
+# steps 1-3, SKIP_PROBES=1 step 3b, SKIP_TINY=1 step 0, SKIP_PAPER=1 step 5 (a second call for
+# more cells); CELLS ("all");
 # FIRST_GUESS ("4 1": expected minutes of a ProMix and a CE cell when step 2 did not run); PRESET (fast); THROUGHPUT_PRESETS
 # ("fast paper"); THROUGHPUT_N (8192); THROUGHPUT_WORKERS (16); PROFILE_N (12288); DEVICE (cuda);
-# RESULTS_DIR (benchmarks/results/accuracy_gpu); DEVICE_DATA (.device_data).
+# RESULTS_DIR (benchmarks/results/accuracy_gpu); DEVICE_DATA (.device_data); PROBE_MINUTES (3);
+# PROBE_VARIANTS ("all"); PROBE_NOISES ("sym:0.8"); PROBE_PROMIX_EPOCHS (4); PROBE_SET (--set
+# options, for tests);
+# PROBE_RESULTS (benchmarks/results/fast_recipe_probe).
 # tests/test_benchmarks.py runs the whole script on a CPU with the tiny preset to check it
 # before device time is spent on it.
 set -uo pipefail
@@ -142,6 +156,15 @@ if [ "${SKIP_CHECKS:-0}" != "1" ]; then
     --out "$WORK/checks/throughput_gpu.json" 2>&1 | grep -v "^USDT\|gpuGetDeviceCount" \
     | tail -n 6 | tee -a "$LOG"
   pack_checks
+fi
+
+if [ "${SKIP_PROBES:-0}" != "1" ]; then
+  say "3b. fast-preset schedule probes (warm-up + ${PROBE_PROMIX_EPOCHS:-4} ProMix epochs, at most ${PROBE_MINUTES:-3} min)"
+  "$PY" benchmarks/fast_recipe_probe.py --preset "$PRESET" --variants ${PROBE_VARIANTS:-all} \
+    --noises ${PROBE_NOISES:-sym:0.8} --promix-epochs "${PROBE_PROMIX_EPOCHS:-4}" \
+    --deadline-minutes "${PROBE_MINUTES:-3}" \
+    --results "${PROBE_RESULTS:-benchmarks/results/fast_recipe_probe}" --pack-to "$OUT" \
+    ${PROBE_SET:-} 2>&1 | grep -v "^USDT\|gpuGetDeviceCount" | tee -a "$LOG"
 fi
 
 LEFT_MIN=$(awk "BEGIN { printf \"%.2f\", ($DEADLINE_S - $(elapsed) - $PAPER_RESERVE_S) / 60 }")

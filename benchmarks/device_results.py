@@ -8,6 +8,8 @@ For each folder given (the device tool's ``files_at``):
   there is kept, as accuracy_gpu.py never reruns one), and the runs the notebooks' reference
   profile reads -> benchmarks/results/reference/ through `promix_tutorial.reference.
   export_reference` (what `REFERENCE_RUNS` says, reduced to network 1);
+- ``probes.tar``: fast_recipe_probe.py's schedule probes -> benchmarks/results/fast_recipe_probe/
+  (a probe already there is kept), and its table fast_recipe_probe.md rebuilt;
 - ``log.txt`` -> benchmarks/results/gpu/logs/device_check_<UTC start>.txt.
 Then the accuracy tables (accuracy_gpu.md, README) are rebuilt.
 
@@ -56,17 +58,14 @@ def unpack(folder: Path, results: Path, reference: Path | None) -> list[str]:
                     gpu.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(tmp / "checks" / src, gpu / dst)
                     done.append(f"gpu/{dst}")
+        if (folder / "probes.tar").is_file():
+            with tarfile.open(folder / "probes.tar") as tar:
+                tar.extractall(tmp / "probes", filter="data")
+            copy_new(tmp / "probes", results, "fast_recipe_probe", done)
         for cell_tar in sorted(folder.glob("cell_*.tar")):
             with tarfile.open(cell_tar) as tar:
                 tar.extractall(tmp / "cells", filter="data")
-        for cell in sorted((tmp / "cells" / "accuracy_gpu").glob("*.json")):
-            dst = results / "accuracy_gpu" / cell.name
-            if dst.exists():
-                done.append(f"kept accuracy_gpu/{cell.name} (already there)")
-                continue
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(cell, dst)
-            done.append(f"accuracy_gpu/{cell.name}")
+        for cell in copy_new(tmp / "cells", results, "accuracy_gpu", done):
             run = tmp / "cells" / "runs" / cell.stem
             if reference is not None and cell.stem in REFERENCE_RUNS and run.is_dir():
                 done.append(export(run, cell.stem, json.loads(cell.read_text()), reference))
@@ -78,6 +77,22 @@ def unpack(folder: Path, results: Path, reference: Path | None) -> list[str]:
             shutil.copyfile(log, gpu / "logs" / f"device_check_{stamp}.txt")
             done.append(f"gpu/logs/device_check_{stamp}.txt")
     return done
+
+
+def copy_new(unpacked: Path, results: Path, sub: str, done: list[str]) -> list[Path]:
+    """Copy ``unpacked/sub/*.json`` into ``results/sub/``, keeping a file that is already
+    there (results are never overwritten); returns the files copied, noting each in ``done``."""
+    copied = []
+    for src in sorted((unpacked / sub).glob("*.json")):
+        dst = results / sub / src.name
+        if dst.exists():
+            done.append(f"kept {sub}/{src.name} (already there)")
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+        done.append(f"{sub}/{src.name}")
+        copied.append(src)
+    return copied
 
 
 def export(run: Path, name: str, cell: dict, reference: Path) -> str:
@@ -104,6 +119,10 @@ def main(argv=None) -> int:
         for line in unpack(folder, args.results, reference):
             print(f"{folder}: {line}")
     import accuracy_gpu
+    import fast_recipe_probe
+    probes = args.results / "fast_recipe_probe"
+    if probes.is_dir():
+        fast_recipe_probe.main(["--table", "--results", str(probes)])
     print(accuracy_gpu.rebuild_tables(args.results / "accuracy_gpu"))
     return 0
 

@@ -293,13 +293,16 @@ def available_configs(configs: dict[str, TrainConfig],
 def describe(run: RunHistory) -> str:
     """One line saying where a run comes from; for a reference run e.g. ``[shipped reference
     run, not trained here] full-scale GPU run made by this package: fast preset, CIFAR-10
-    (offline JPEG-75 copy), 50,000 images, 60 epochs, NVIDIA H100 80GB HBM3, 2026-11-27``."""
+    (offline JPEG-75 copy), 50,000 images, 60 epochs, NVIDIA H100 80GB HBM3, 2026-11-27``;
+    "full-scale" when it trained on all of CIFAR-10/100 (``n_train`` None)."""
     entry = getattr(run, "entry", None)
     if entry is None:
         return f"run trained here: {run.out_dir}, {len(run)} epochs"
     device = entry.get("device_name") or "unknown device"
     gpu = device.lower() != "cpu"
-    scale = "full-scale " if entry["preset"] in ("fast preset", "paper preset") else ""
+    config = entry.get("config", {})
+    scale = ("full-scale " if str(config.get("dataset", "")).startswith("cifar")
+             and config.get("n_train", 0) is None else "")
     n = entry.get("n_train")
     images = f"{n:,} images" if isinstance(n, int) else "? images"
     return (f"{REFERENCE_TAG} {scale}{'GPU' if gpu else 'CPU'} run made by this package: "

@@ -191,6 +191,112 @@ def test_accuracy_gpu_cells_deadline_and_packing(tmp_path, monkeypatch, capsys):
         mod.main(["--cells", "promix__nonsense__seed0", "--paper-epoch-time"])
 
 
+def test_fast_recipe_probe_measures_the_warmup_and_skips_done(tmp_path, capsys):
+    """benchmarks/fast_recipe_probe.py on the tiny preset: a probe trains exactly the variant's
+    warm-up with its schedule, records CSS's first selection, is packed, and is not rerun."""
+    import tarfile
+    mod = load("fast_recipe_probe")
+    # the variant that reproduces the first GPU run's fast preset (2026-11-27) must stay so
+    from promix_tutorial.config import make_config, with_added_fields
+    first_gpu = BENCH / "results" / "accuracy_gpu_2026-11-27" / "promix__sym0.8__seed0.json"
+    first_gpu = with_added_fields(json.loads(first_gpu.read_text())["config"])
+    assert {k: first_gpu[k] for k in mod.SCHEDULE} == mod.VARIANTS["cosine_epoch"]
+    assert all(set(v) == set(mod.SCHEDULE) for v in mod.VARIANTS.values())
+    res, out = tmp_path / "res", tmp_path / "out"
+    fast = make_config("fast", "cifar10", "sym:0.8")
+    assert {k: getattr(fast, k) for k in mod.SCHEDULE} in mod.VARIANTS.values()  # always probed
+    args = ["--preset", "tiny", "--variants", "cosine_epoch", "onecycle_lr0.1", "--noises",
+            "sym:0.8", "--set", "warmup_epochs=2", "--set", "epochs=5", "--results", str(res),
+            "--pack-to", str(out)]
+    assert mod.main(args) == 0
+    recs = {p.stem: json.loads(p.read_text()) for p in res.glob("*.json")}
+    assert sorted(recs) == ["cosine_epoch__sym0.8", "onecycle_lr0.1__sym0.8"]
+    one = recs["onecycle_lr0.1__sym0.8"]
+    assert [r["phase"] for r in one["records"]] == ["warmup", "warmup"]
+    assert one["schedule"]["lr_per_step"] is True and one["schedule"]["warmup_epochs"] == 2
+    # the recorded lr follows the variant's schedule: one-cycle starts at lr / 25
+    assert one["records"][0]["lr"] == pytest.approx(0.1 / 25)
+    assert recs["cosine_epoch__sym0.8"]["records"][0]["lr"] == pytest.approx(0.1)
+    css = one["first_css"]
+    assert 0 < css["precision"] <= 1 and 0 < css["recall"] <= 1 and css["count"] > 0
+    assert one["config"] == json.loads(json.dumps(make_config("tiny", "cifar10", "sym:0.8", **{
+        **mod.VARIANTS["onecycle_lr0.1"], "warmup_epochs": 2, "epochs": 5}).to_dict()))
+    with tarfile.open(out / "probes.tar") as tar:
+        assert sorted(tar.getnames()) == ["fast_recipe_probe/cosine_epoch__sym0.8.json",
+                                          "fast_recipe_probe/onecycle_lr0.1__sym0.8.json"]
+    md = (tmp_path / "res.md").read_text()
+    today = {k: getattr(fast, k) for k in mod.SCHEDULE}
+    now = [v for v, sch in mod.VARIANTS.items() if sch == today]
+    mark = " (the fast preset now)" if now == ["onecycle_lr0.1"] else ""
+    assert f"| onecycle_lr0.1{mark} | lr 0.1, per step, rise 10%, nesterov" in md
+    capsys.readouterr()
+    assert mod.main(args) == 0
+    assert capsys.readouterr().out.count("[skip]") == 2
+    # --promix-epochs K: the warm-up, then K ProMix epochs; a probe file of its own
+    assert mod.main(args[:4] + args[5:] + ["--promix-epochs", "2"]) == 0
+    longer = json.loads((res / "cosine_epoch__sym0.8__promix2.json").read_text())
+    assert [r["phase"] for r in longer["records"]] == ["warmup", "warmup", "promix", "promix"]
+    assert longer["promix_epochs"] == 2 and longer["records"][-1]["selection"]["union"]["f1"] > 0
+    assert longer["last_test_acc"] == longer["records"][-1]["test_acc"]
+    assert longer["first_css"] == recs["cosine_epoch__sym0.8"]["first_css"]  # same warm-up
+    assert f"; {longer['last_test_acc']:.1%} after 2 ProMix ep." in (tmp_path / "res.md").read_text()
+    for bad in (["--variants", "nope"], ["--noises", "sym:1.5"], ["--set", "nope=1"]):
+        with pytest.raises(SystemExit):
+            mod.main(["--preset", "tiny", "--results", str(res)] + bad)
+
+
+def test_device_results_unpacks_cells_probes_checks_and_reference(tmp_path, monkeypatch):
+    """benchmarks/device_results.py on what device_check.sh brings back: the cell's results
+    file lands in accuracy_gpu/, a reference run is exported (checksummed manifest), the probes
+    and checks are copied, the log is kept; an existing cell is kept, not replaced."""
+    import tarfile
+    acc, probe, dev = load("accuracy_gpu"), load("fast_recipe_probe"), load("device_results")
+    _short_tiny(monkeypatch, acc)
+    out = tmp_path / "device_out"
+    assert acc.main(["--preset", "tiny", "--cells", "promix__sym0.8__seed0", "--results",
+                     str(tmp_path / "acc"), "--runs", str(tmp_path / "runs"),
+                     "--pack-to", str(out)]) == 0
+    assert probe.main(["--preset", "tiny", "--variants", "cosine_epoch", "--noises", "sym:0.8",
+                       "--set", "warmup_epochs=1", "--set", "epochs=3", "--results",
+                       str(tmp_path / "probes"), "--pack-to", str(out)]) == 0
+    (tmp_path / "checks").mkdir()
+    (tmp_path / "checks" / "versions.txt").write_text("torch 9.9\n")
+    with tarfile.open(out / "checks.tar", "w") as tar:
+        tar.add(tmp_path / "checks", arcname="checks")
+    (out / "log.txt").write_text("[0 s] device check 2026-11-28 03:04 UTC, commit abc\n")
+    results = tmp_path / "results"
+    assert dev.main([str(out), "--results", str(results)]) == 0
+    assert (results / "accuracy_gpu" / "promix__sym0.8__seed0.json").is_file()
+    assert (results / "fast_recipe_probe" / "cosine_epoch__sym0.8.json").is_file()
+    assert "cosine_epoch" in (results / "fast_recipe_probe.md").read_text()
+    assert (results / "gpu" / "versions_gpu.txt").read_text() == "torch 9.9\n"
+    assert (results / "gpu" / "logs" / "device_check_2026-11-28_0304.txt").is_file()
+    manifest = json.loads((results / "reference" / "manifest.json").read_text())
+    entry = manifest["runs"]["promix__sym0.8__seed0"]
+    assert entry["command"] == "python benchmarks/accuracy_gpu.py --cells promix__sym0.8__seed0"
+    assert {f["path"] for f in entry["files"]} >= {"config.json", "history.json"}
+    # a second unpack keeps what is there
+    mark = results / "accuracy_gpu" / "promix__sym0.8__seed0.json"
+    mark.write_text(mark.read_text().replace("{", "{\"kept\": 1, ", 1))
+    assert dev.main([str(out), "--results", str(results), "--no-reference"]) == 0
+    assert json.loads(mark.read_text())["kept"] == 1
+
+
+def test_fast_schedule_cpu_copies_histories_and_tabulates(tmp_path, monkeypatch):
+    mod = load("fast_schedule_cpu")
+    monkeypatch.setattr(mod, "RESULTS", tmp_path / "res" / "fast_schedule_cpu")
+    run = tmp_path / "runs" / "ce80_oc_lr0.02"
+    run.mkdir(parents=True)
+    epochs = [{"test_acc": 0.25, "losses": {"total": 2.35}, "lr": 0.0008},
+              {"test_acc": 0.305, "losses": {"total": 2.3}, "lr": 0.004}]
+    (run / "history.json").write_text(json.dumps({"config": {}, "info": {}, "epochs": epochs}))
+    assert mod.main([str(tmp_path / "runs")]) == 0
+    assert (tmp_path / "res" / "fast_schedule_cpu" / "ce80_oc_lr0.02.json").is_file()
+    md = (tmp_path / "res" / "fast_schedule_cpu.md").read_text()
+    assert "| ce80_oc_lr0.02 | --set lr=0.02" in md and "| 30.5% (2.30, lr 0.004) |" in md
+    assert "| H100, 2026-11-27 |" in md and "| 13.2% | 15.3% |" in md  # the archived cell
+
+
 def test_guess_minutes_from_the_step_throughput():
     mod = load("accuracy_gpu")
     from promix_tutorial.config import make_config
@@ -254,12 +360,17 @@ def test_device_check_script_on_cpu(tmp_path):
     env.update(OUT=str(out), PRESET="tiny", THROUGHPUT_PRESETS="tiny", THROUGHPUT_N="128",
                THROUGHPUT_WORKERS="0", PROFILE_N="256", DEVICE="cpu", CELLS="ce__sym0.5__seed0",
                RESULTS_DIR=str(tmp_path / "acc"), PYTHON=sys.executable, DEADLINE_S="900",
-               PAPER_RESERVE_S="1")
+               PAPER_RESERVE_S="1", PROBE_VARIANTS="cosine_epoch", PROBE_NOISES="sym:0.8",
+               PROBE_SET="--set warmup_epochs=2 --set epochs=4", PROBE_PROMIX_EPOCHS="1",
+               PROBE_RESULTS=str(tmp_path / "probes"))
     subprocess.run(["bash", str(script)], env=env, check=True, capture_output=True, text=True)
     log = (out / "log.txt").read_text()
     assert "0. a tiny ProMix run on CUDA" in log and "ABORT" not in log
     assert "1. CUDA tests" in log and "skipped" in log          # no CUDA here: skipped, not failed
-    assert sorted(p.name for p in out.iterdir()) == ["cell_0.tar", "checks.tar", "log.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["cell_0.tar", "checks.tar", "log.txt",
+                                                     "probes.tar"]
+    assert "3b. fast-preset schedule probes" in log
+    assert "[done] cosine_epoch__sym0.8__promix1: warm-up end test acc" in log
     import tarfile
     with tarfile.open(out / "checks.tar") as tar:
         tar.extractall(tmp_path / "checks", filter="data")

@@ -1,0 +1,80 @@
+"""The fast preset's first epochs on a CPU, per learning-rate schedule (issue 12, 2026-11-28).
+
+Without a GPU, the first epochs of the `fast` preset (full CIFAR-10, fast_cnn (64, 256, 256),
+batch 512) still run on a CPU, at about 100 images/s per thread, i.e. ~9 minutes per epoch. These
+runs are CE (one network, the same schedule as ProMix's warm-up) at sym:0.8, seed 0, stopped by
+hand after a few epochs; each was made by
+
+  OMP_NUM_THREADS=1 PROMIX_CIFAR10_NPZ=... promix train --preset fast --baseline ce \\
+      --noise sym:0.8 --device cpu --no-bars --out runs/probe_fast/NAME [--set ...]
+
+with the ``--set`` options its config records (see `RUNS`). This script copies each run's
+history.json into benchmarks/results/fast_schedule_cpu/NAME.json and writes the per-epoch table
+(test accuracy, mean training loss, lr at the epoch's start) to fast_schedule_cpu.md:
+
+  python benchmarks/fast_schedule_cpu.py runs/probe_fast      # copy + table
+  python benchmarks/fast_schedule_cpu.py                      # table from the committed copies
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "fast_schedule_cpu"
+# the same config's first epochs on the H100 (test accuracy only), for comparison
+H100_CELL = ROOT / "benchmarks" / "results" / "accuracy_gpu_2026-11-27" / "ce__sym0.8__seed0.json"
+# run name -> the `promix train --set` options it was made with (beyond the command above)
+RUNS = {
+    "ce80_recipe": "(none: the fast preset of 2026-11-27)",
+    "ce80_warm5": "--set lr_per_step=true --set lr_warmup_frac=0.05 --set lr_min=0",
+    "ce80_oc_lr0.04": "--set lr=0.04 --set lr_per_step=true --set lr_warmup_frac=0.1 "
+                      "--set lr_min=0 --set nesterov=true",
+    "ce80_oc_lr0.02": "--set lr=0.02 --set lr_per_step=true --set lr_warmup_frac=0.1 "
+                      "--set lr_min=0 --set nesterov=true",
+}
+
+
+def table(results: Path) -> str:
+    hists = {name: json.loads((results / f"{name}.json").read_text())
+             for name in RUNS if (results / f"{name}.json").is_file()}
+    if not hists:
+        return "(no runs copied yet)"
+    n = max(len(h["epochs"]) for h in hists.values())
+    lines = ["| run | options | " + " | ".join(f"epoch {e + 1}" for e in range(n)) + " |",
+             "|" + "---|" * (n + 2)]
+    for name, h in hists.items():
+        cells = [f"{r['test_acc']:.1%} ({r['losses']['total']:.2f}, lr {r['lr']:.3g})"
+                 for r in h["epochs"]]
+        lines.append(f"| {name} | {RUNS[name]} | " + " | ".join(cells + [""] * (n - len(cells)))
+                     + " |")
+    h100 = json.loads(H100_CELL.read_text())["test_acc_per_epoch"][:n]
+    lines.append("| H100, 2026-11-27 | the fast preset of 2026-11-27 (archived cell "
+                 "ce__sym0.8__seed0, bf16) | " + " | ".join(f"{a:.1%}" for a in h100) + " |")
+    return ("\n".join(lines) + "\n\nEach entry: test accuracy on all 10,000 test images (mean "
+            "training loss, lr at the epoch's start). CE, sym:0.8, seed 0, full CIFAR-10 "
+            "(offline JPEG-75 copy), this project's 2-core sandbox, two runs side by side with "
+            "one thread each, 2026-11-28. A uniform guess has loss ln 10 = 2.30.")
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv:
+        src = Path(argv[0])
+        for name in RUNS:
+            if (src / name / "history.json").is_file():
+                RESULTS.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src / name / "history.json", RESULTS / f"{name}.json")
+    text = table(RESULTS)
+    (RESULTS.parent / "fast_schedule_cpu.md").write_text(
+        "# The fast preset's first epochs on a CPU, per schedule\n\n"
+        "Built by `python benchmarks/fast_schedule_cpu.py` (its docstring has the commands).\n\n"
+        + text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
