@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 from promix_tutorial.cli import _parse_set
-from promix_tutorial.config import make_config
+from promix_tutorial.config import FAST_SCHEDULE_2026_11_27, make_config
 from promix_tutorial.history import save_json
 from promix_tutorial.results import hardware
 from promix_tutorial.train import Trainer, prepare_data
@@ -47,16 +47,15 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "fast_recipe_probe"
 
 # Schedule variants, each stated in full (not as a change of today's preset, which may move):
-# "cosine_epoch" is the fast preset of the first GPU run (2026-11-27): cosine from 0.1, once per
-# epoch, no warm-up. The "onecycle" ones rise linearly from lr/25 over the first 10% of the run
+# "cosine_epoch" is the fast preset of the first GPU run (2026-11-27,
+# config.FAST_SCHEDULE_2026_11_27): cosine from 0.1, once per epoch, no warm-up. The "onecycle" ones rise linearly from lr/25 over the first 10% of the run
 # (6 of 60 epochs, before the 8-epoch ProMix warm-up ends: at the cpu scale a warm-up that ended
 # at the lr peak gave selection precision 0.37 instead of 0.51 at sym:0.8) and anneal per step
 # to 0 (the cpu preset's shape), to peaks from 0.1 down to 0.01: on this CPU the fast preset's
 # first epochs went unstable from about lr 0.04 on (README, "Full CIFAR-10 on a GPU").
 SCHEDULE = ("lr", "lr_min", "lr_per_step", "lr_warmup_frac", "nesterov", "warmup_epochs")
 VARIANTS: dict[str, dict] = {
-    "cosine_epoch": dict(lr=0.1, lr_min=1e-4, lr_per_step=False, lr_warmup_frac=0.0,
-                         nesterov=False, warmup_epochs=8),
+    "cosine_epoch": dict(FAST_SCHEDULE_2026_11_27, warmup_epochs=8),
     **{f"onecycle_lr{lr}": dict(lr=lr, lr_min=0.0, lr_per_step=True, lr_warmup_frac=0.1,
                                 nesterov=True, warmup_epochs=8)
        for lr in (0.1, 0.04, 0.02, 0.01)},
