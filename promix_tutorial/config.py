@@ -305,8 +305,9 @@ def make_config(preset: str = "paper", dataset: str = "cifar10", noise: str = "s
                     # a rise to 0.1 over 3 epochs fell from 25.5% to 19.4% as the lr passed
                     # 0.036-0.068; rising to 0.04 stalled from about lr 0.015 on (31.7, 32.2,
                     # 38.0, 37.4% after epochs 2-5), rising to 0.02 kept climbing (30.5, 34.8,
-                    # 38.6, 39.4%; the old schedule on the H100: 15.3-22.7%). Only the first 5
-                    # epochs, on CE: not yet confirmed on a GPU, where
+                    # 38.6, 39.4, 35.6, 46.3, 46.3% after epochs 2-8; the old schedule on the
+                    # H100: 15.3 ... 27.0%). Only the 8 warm-up epochs, on CE, one seed: not yet
+                    # confirmed on a GPU, where
                     # benchmarks/fast_recipe_probe.py compares peaks 0.1 to 0.01 over ProMix's
                     # warm-up and first epochs (device_check.sh step 3b).
                     lr=0.02, lr_min=0.0, lr_per_step=True, lr_warmup_frac=0.1, nesterov=True)
