@@ -423,7 +423,8 @@ PROFILE_PRESET = {"gpu": "fast", "cpu": "cpu", "ci": "tiny", "reference": "fast"
 # as it was on 2026-11-27, before its one-cycle schedule: the reference profile asks for that
 # config, so the notebooks load them (and say what they are). When a GPU session ships runs of
 # today's fast preset (device_results.py exports them over the old ones; the first cell,
-# promix__sym0.8__seed0, comes first), empty this dict in the same commit:
+# promix__sym0.8__seed0, comes first), set REFERENCE_FAST = {} in the same commit (the dated
+# constant stays: fast_recipe_probe.py's baseline variant is that schedule);
 # tests/test_reference.py checks every shipped run against profile_config("reference", ...).
 FAST_SCHEDULE_2026_11_27 = dict(lr=0.1, lr_min=1e-4, lr_per_step=False, lr_warmup_frac=0.0,
                                 nesterov=False)  # the recipe's per-epoch cosine, no lr warm-up
