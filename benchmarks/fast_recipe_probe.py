@@ -40,6 +40,7 @@ from pathlib import Path
 from promix_tutorial.cli import _parse_set
 from promix_tutorial.config import FAST_SCHEDULE_2026_11_27, make_config
 from promix_tutorial.history import save_json
+from promix_tutorial.reference import DATA_TEXT
 from promix_tutorial.results import hardware
 from promix_tutorial.train import Trainer, prepare_data
 
@@ -48,8 +49,9 @@ RESULTS = ROOT / "benchmarks" / "results" / "fast_recipe_probe"
 
 # Schedule variants, each stated in full (not as a change of today's preset, which may move):
 # "cosine_epoch" is the fast preset of the first GPU run (2026-11-27,
-# config.FAST_SCHEDULE_2026_11_27): cosine from 0.1, once per epoch, no warm-up. The "onecycle" ones rise linearly from lr/25 over the first 10% of the run
-# (6 of 60 epochs, before the 8-epoch ProMix warm-up ends: at the cpu scale a warm-up that ended
+# config.FAST_SCHEDULE_2026_11_27): cosine from 0.1, once per epoch, no warm-up. The "onecycle"
+# ones rise linearly from lr/25 over the first 10% of the run (6 of 60 epochs, before the
+# 8-epoch ProMix warm-up ends: at the cpu scale a warm-up that ended
 # at the lr peak gave selection precision 0.37 instead of 0.51 at sym:0.8) and anneal per step
 # to 0 (the cpu preset's shape), to peaks from 0.1 down to 0.01: on this CPU the fast preset's
 # first epochs went unstable from about lr 0.04 on (README, "Full CIFAR-10 on a GPU").
@@ -89,8 +91,7 @@ def probe(variant: str, noise: str, preset: str, overrides: dict, seed: int = 0,
     keep = ("epoch", "phase", "lr", "test_acc", "test_acc_nets", "losses", "seconds",
             "images_per_s", "selection")
     return {"probe": probe_name(variant, noise, promix_epochs), "variant": variant,
-            "noise": noise,
-            "seed": seed, "preset": preset,
+            "noise": noise, "seed": seed, "preset": preset,
             "schedule": {k: getattr(cfg, k) for k in SCHEDULE},
             "warmup_end_test_acc": last["test_acc"], "first_css": last["css_next"],
             "baselines_at_warmup_end": last.get("baselines"),
@@ -100,8 +101,7 @@ def probe(variant: str, noise: str, preset: str, overrides: dict, seed: int = 0,
             "wall_seconds": round(wall, 1), "n_train": len(trainer.data.y_noisy),
             "hardware": hardware(), "device": str(trainer.device),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "data": ("offline CIFAR-10 copy (JPEG quality 75)" if cfg.dataset == "cifar10"
-                     else cfg.dataset),
+            "data": DATA_TEXT.get(cfg.dataset, cfg.dataset),
             "command": "python benchmarks/fast_recipe_probe.py --variants "
                        f"{shlex.quote(variant)} --noises {shlex.quote(noise)}"
                        f" --promix-epochs {promix_epochs}",
@@ -141,9 +141,9 @@ def table(results: Path) -> str:
         lines.append(f"| {name} | {sched} | " + " | ".join(cells) + " |")
     r0 = recs[0]
     hw = r0["hardware"].get("gpu") or f"CPU ({r0['hardware'].get('cpu_count')} cores)"
-    return ("\n".join(lines) + f"\n\nProMix warm-up (both networks; then K ProMix epochs where "
-            f"stated), seed "
-            f"{sorted({r['seed'] for r in recs})}, {r0['n_train']:,} training images of the "
+    return ("\n".join(lines) + "\n\nProMix warm-up (both networks; then K ProMix epochs where "
+            f"stated), seed {sorted({r['seed'] for r in recs})}, {r0['n_train']:,} training "
+            f"images of the "
             f"{r0['data']}, {hw}, {r0['date']}; the preset's other fields unchanged "
             "(`python benchmarks/fast_recipe_probe.py --table`).")
 
