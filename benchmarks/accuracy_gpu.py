@@ -17,9 +17,15 @@ process, else ``--first-guess-minutes``), so a device call ends inside its time 
 ``--pack-to DIR`` writes each finished cell (results file + run folder without the checkpoint)
 to DIR/cell_K.tar right away, for the device tool to bring back even if the call is cut short.
 Cells run through the package's one runner (promix_tutorial/sweep.py, `run_cells`): in this
-process by default, and always with a deadline (which decides before each cell whether to start
-it, so it hands the runner one cell at a time); without one, ``--launcher slurm`` (or ``local``)
-runs the cells as a submitit job array.
+process by default (with a deadline it decides before each cell whether to start it, so it hands
+the runner one cell at a time); ``--launcher local --jobs N`` trains N cells at once, side by
+side on the one GPU (with a deadline: the cells that N lanes finish in time, `cells_that_fit`,
+each guess multiplied by the slowdown that benchmarks/gpu_sharing.py measured for N runs
+sharing the GPU, ``--sharing FILE``; without a measurement, by N: no gain assumed; with
+``--sharing`` and no ``--jobs``, N is the measured one whose lanes finish the most work before
+the deadline, `plan_side_by_side`). Their records say how many cells shared
+the GPU (``cells_sharing_gpu``), and the table prints it beside their minutes. Without a
+deadline, ``--launcher slurm`` (or ``local``) runs the cells as a submitit job array.
 
 A paper-preset run (PreAct ResNet-18, 600 epochs) does not fit a session, so --paper-epoch-time
 times single epochs of it instead (a warm-up epoch, a ProMix epoch, a ProMix epoch with LGA;
@@ -30,6 +36,8 @@ Usage (on a machine with CUDA; benchmarks/device_check.sh runs these on a lent G
   python benchmarks/accuracy_gpu.py --list
   python benchmarks/accuracy_gpu.py --cells promix__sym0.8__seed0 ce__sym0.8__seed0
   python benchmarks/accuracy_gpu.py --cells all --deadline-minutes 6 --pack-to OUT
+  python benchmarks/accuracy_gpu.py --cells all --deadline-minutes 8 --launcher local \
+      --sharing gpu_sharing_fast.json --pack-to OUT      # N cells at once on the one GPU
   python benchmarks/accuracy_gpu.py --cells all --launcher slurm --partition gpu
   python benchmarks/accuracy_gpu.py --paper-epoch-time            # -> paper_epoch_time.json
   python benchmarks/accuracy_gpu.py --table
@@ -39,6 +47,7 @@ Needs PROMIX_CIFAR10_NPZ and, for human:worst, PROMIX_CIFARN_DIR.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
@@ -51,9 +60,10 @@ import torch
 from promix_tutorial.config import make_config
 from promix_tutorial.history import save_json
 from promix_tutorial.results import cell_name, hardware, rebuild_table, select_cells
-from promix_tutorial.sweep import (INLINE, Cell, add_launcher_args, launcher_from_args,
-                                   make_cell, run_cells)
+from promix_tutorial.sweep import (INLINE, Cell, Launcher, add_launcher_args,
+                                   launcher_from_args, make_cell, plan_lanes, run_cells)
 from promix_tutorial.train import Trainer, prepare_data
+from gpu_sharing import measured_counts, slowdown
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "accuracy_gpu"
@@ -120,6 +130,49 @@ def guess_minutes(profile: dict, cfg, n_train: int) -> dict[str, float]:
               + cfg.epochs * 0.15) * t
     ce = cfg.epochs * 0.22 * t
     return {"promix": 1.1 * promix / 60, "ce": 1.1 * ce / 60}
+
+
+def cells_that_fit(cells: list[Cell], minutes: dict[str, float], jobs: int,
+                   budget: float) -> tuple[list[Cell], list[Cell]]:
+    """(cells to run, cells left out): the cells, in order, that ``jobs`` lanes
+    (`sweep.plan_lanes`, as the local launcher deals them) finish within ``budget`` minutes, a
+    cell expected to take ``minutes[method]``. A cell that would push a lane past the budget is
+    left out, and a later, shorter one may still fit. Finished cells pass through (the runner
+    skips them)."""
+    chosen, left_out = [], []
+    for cell in cells:
+        trial = [c for c in chosen if not c.finished] + [cell]
+        lanes = plan_lanes(trial, Launcher("local", jobs=jobs))
+        if cell.finished or max(sum(minutes[c.config.method] for c in lane)
+                                for lane in lanes) <= budget:
+            chosen.append(cell)
+        else:
+            left_out.append(cell)
+    return chosen, left_out
+
+
+def plan_side_by_side(cells: list[Cell], took: dict[str, float], sharing: dict | None,
+                      jobs: int | None, budget: float | None):
+    """(runs at once, slowdown, cells to run, cells left out) for the local launcher.
+    ``took``: expected minutes of a cell alone per method; ``sharing``: benchmarks/
+    gpu_sharing.py's record (None: not measured); ``budget``: minutes left (None: no deadline,
+    every cell runs). ``jobs`` None picks among the measured numbers of runs at once: with a
+    budget the one whose lanes finish the most work in time (the chosen cells' minutes alone,
+    ties to fewer runs), without one the record's best."""
+    if jobs is None and budget is None:
+        jobs = sharing["best"] if sharing else 1
+    best = None
+    for n in [jobs] if jobs is not None else measured_counts(sharing):
+        factor = slowdown(sharing, n)
+        if budget is None:
+            chosen, left_out = list(cells), []
+        else:
+            chosen, left_out = cells_that_fit(cells, {m: t * factor for m, t in took.items()},
+                                              n, budget)
+        work = sum(took[c.config.method] for c in chosen if not c.finished)
+        if best is None or work > best[0] + 1e-9:
+            best = (work, n, factor, chosen, left_out)
+    return best[1:]
 
 
 def pack_cell(result_file: Path, run_dir: Path, tar_path: Path) -> Path:
@@ -189,6 +242,10 @@ def main(argv=None) -> int:
     ap.add_argument("--guess-from", type=Path, default=None, metavar="STEP_PROFILE_JSON",
                     help="first guesses from benchmarks/step_profile.py's measured throughput "
                          "(guess_minutes) instead of --first-guess-minutes")
+    ap.add_argument("--sharing", type=Path, default=None, metavar="GPU_SHARING_JSON",
+                    help="with --launcher local: benchmarks/gpu_sharing.py's measurement; the "
+                         "time guesses are multiplied by its slowdown for --jobs runs at once "
+                         "(no --jobs: its best number of runs)")
     ap.add_argument("--pack-to", type=Path, default=None,
                     help="write each finished cell to DIR/cell_K.tar (results + run folder "
                          "without the checkpoint)")
@@ -199,9 +256,17 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.deadline_minutes is not None and args.deadline_minutes <= 0:
         ap.error(f"--deadline-minutes must be positive, got {args.deadline_minutes}")
-    if args.deadline_minutes is not None and args.launcher != "inline":
-        ap.error("--deadline-minutes decides before each cell whether to start it: use it with "
-                 "--launcher inline (the default)")
+    if args.deadline_minutes is not None and args.launcher not in ("inline", "local"):
+        ap.error("--deadline-minutes decides which cells to start: use it with --launcher "
+                 "inline (the default) or local")
+    if args.sharing is not None and args.launcher != "local":
+        ap.error("--sharing plans cells that share the GPU: use it with --launcher local")
+    sharing = None
+    if args.sharing is not None and args.sharing.is_file():
+        sharing = json.loads(args.sharing.read_text())
+    elif args.sharing is not None:
+        print(f"[plan] no {args.sharing}: runs sharing the GPU are assumed to gain nothing",
+              flush=True)
     if args.cells:
         select(args.cells)  # an unknown name stops here, before any work
     if args.list:
@@ -225,11 +290,6 @@ def main(argv=None) -> int:
     failed = {}
     if args.cells:
         cells = make_cells(select(args.cells), args.preset, args.results, args.runs)
-        try:
-            launcher = launcher_from_args(args, cells, args.runs / "logs", gpus=1,
-                                          name="accuracy-gpu")
-        except ValueError as e:
-            ap.error(str(e))
         took = {"promix": args.first_guess_minutes[0], "ce": args.first_guess_minutes[1]}
         if args.guess_from is not None and args.guess_from.is_file():
             cfg0 = make_config(args.preset, "cifar10", "sym:0.5")
@@ -237,6 +297,28 @@ def main(argv=None) -> int:
                                  len(prepare_data(cfg0)[0].y_train))
             print(f"[plan] expected minutes from {args.guess_from.name}: "
                   f"ProMix {took['promix']:.1f}, CE {took['ce']:.1f}", flush=True)
+        if args.launcher == "local":  # how many at once, and which cells end in time
+            budget = (None if args.deadline_minutes is None
+                      else args.deadline_minutes - (time.perf_counter() - t_start) / 60)
+            try:
+                args.jobs, factor, cells, left_out = plan_side_by_side(cells, took, sharing,
+                                                                       args.jobs, budget)
+            except (KeyError, TypeError, ValueError) as e:
+                ap.error(f"--jobs {args.jobs} / --sharing {args.sharing}: {e!r}")
+            for cell in left_out:
+                print(f"[wait] {cell}: expected {took[cell.config.method] * factor:.1f} min "
+                      f"with {args.jobs} runs sharing the GPU; no lane ends it within "
+                      f"{budget:.1f} min; not started", flush=True)
+            shared = min(args.jobs, len([c for c in cells if not c.finished])) or 1
+            cells = [dataclasses.replace(c, extra={"cells_sharing_gpu": shared}) for c in cells]
+            print(f"[plan] {len([c for c in cells if not c.finished])} cell(s) in {shared} "
+                  f"lane(s) side by side, a run expected to take {factor:.2f}x its time "
+                  "alone", flush=True)
+        try:
+            launcher = launcher_from_args(args, cells, args.runs / "logs", gpus=1,
+                                          name="accuracy-gpu")
+        except ValueError as e:
+            ap.error(str(e))
         packed = []
 
         def after(cell: Cell, rec: dict) -> None:
@@ -249,7 +331,7 @@ def main(argv=None) -> int:
                           args.pack_to / f"cell_{min(len(packed), 3)}.tar")
                 packed.append(cell.name)
 
-        if args.deadline_minutes is None:
+        if args.deadline_minutes is None or launcher.kind == "local":
             failed = run_cells(cells, launcher, on_done=after).failed
         else:  # one cell at a time: whether to start the next depends on the time left
             for cell in cells:

@@ -9,7 +9,10 @@
 #   3b. benchmarks/fast_recipe_probe.py: the fast preset's lr schedule variants, ProMix warm-up
 #      and PROBE_PROMIX_EPOCHS ProMix epochs (~30 s each), within PROBE_MINUTES; probes already
 #      committed are skipped,
-#   4. benchmarks/accuracy_gpu.py cells (fast preset, full CIFAR-10) while they fit the deadline,
+#   3c. benchmarks/gpu_sharing.py: how much more ProMix training the GPU does with 1, 2, 4 runs
+#      side by side (skipped when a measurement of the same GPU is committed, or CELL_JOBS=1),
+#   4. benchmarks/accuracy_gpu.py cells (fast preset, full CIFAR-10) that fit the deadline, as
+#      many side by side as finish the most work in time (3c's slowdown on each time guess),
 #   5. benchmarks/accuracy_gpu.py --paper-epoch-time if PAPER_RESERVE_S seconds are left.
 # Everything lands in $OUT as it is produced (the device tool brings back at most 8 files, and a
 # killed call still returns them): log.txt, checks.tar (the JSON results of steps 1-3 and 5),
@@ -28,18 +31,28 @@
 # fast ProMix cell 4.6 min, a CE cell 1 min, step 5 50 s. A 15-minute session fits this call
 # plus, right after it while the machine is warm, `SKIP_TINY=1 SKIP_CHECKS=1 SKIP_PAPER=1
 # PAPER_RESERVE_S=0 DEADLINE_S=... bash benchmarks/device_check.sh` for one more ProMix cell.
-# The next session (the fast preset's schedule changed on 2026-11-28, nothing of it has run on
-# a GPU): first `DEADLINE_S=540 SKIP_CHECKS=1 SKIP_PAPER=1 bash benchmarks/device_check.sh`
-# (tiny run, the schedule probes, then ProMix and CE at sym:0.8 with the new preset), then with
-# the time left the checks (steps 1-3: the step's syncs after the fixes of 2026-11-27) or more
-# cells. If the probes show the old schedule ahead, say so and revert the preset before more
-# cells are run.
+# The next session (the fast preset's schedule changed on 2026-11-28 and cells can run side by
+# side since then; nothing of either has run on a GPU): first
+#   DEADLINE_S=600 SKIP_CHECKS=1 SKIP_PROBES=1 SKIP_PAPER=1 PAPER_RESERVE_S=0 \
+#     bash benchmarks/device_check.sh                    (timeout_s 640)
+# (tiny run, step 3c's measurement, ~1.5 min, then as many cells side by side as fit: ProMix and
+# CE at sym:0.8 first), then, at once while the machine is warm (it is given back after 30 s
+# idle), with the time left `SKIP_TINY=1 SKIP_CHECKS=1 SKIP_PAPER=1 PAPER_RESERVE_S=0
+# CELL_JOBS=1 DEADLINE_S=... bash benchmarks/device_check.sh` for the schedule probes (step 3b)
+# if ProMix at sym:0.8 missed its target, else more cells. If the probes show the old schedule
+# ahead, say so and revert the preset before more cells are run. The cells' minutes then hold
+# several runs sharing the GPU (their records say how many); a run's time alone is the
+# measurement of step 3c's one process, or a cell run with CELL_JOBS=1.
 # Settings (environment): DEADLINE_S (450): the script's own time budget in seconds, cells and
 # the paper timing are scheduled to end inside it; PAPER_RESERVE_S (80); SKIP_CHECKS=1 skips
 # steps 1-3, SKIP_PROBES=1 step 3b, SKIP_TINY=1 step 0, SKIP_PAPER=1 step 5 (a second call for
 # more cells); CELLS ("all");
-# FIRST_GUESS ("4 1": expected minutes of a ProMix and a CE cell when step 2 did not run); PRESET (fast); THROUGHPUT_PRESETS
-# ("fast paper"); THROUGHPUT_N (8192); THROUGHPUT_WORKERS (16); PROFILE_N (12288); DEVICE (cuda);
+# FIRST_GUESS ("4.7 1.1": expected minutes of a ProMix and a CE cell alone when step 2 did not
+# run; the H100 took 4.6 and 0.9-1.0 on 2026-11-27); CELL_JOBS (auto: as many cells side by side
+# as finish the most work by the deadline, from step 3c's measurement; N: that many; 1: one
+# after another, without step 3c); SHARING_PROCESSES ("1 2 4"); SHARING_EPOCHS (3); PRESET (fast); THROUGHPUT_PRESETS
+# ("fast paper"); DATA_CACHE (/tmp/promix-device-cache: where the arrays file is made, and found
+# by a later call); THROUGHPUT_N (8192); THROUGHPUT_WORKERS (16); PROFILE_N (12288); DEVICE (cuda);
 # RESULTS_DIR (benchmarks/results/accuracy_gpu); DEVICE_DATA (.device_data); PROBE_MINUTES (3);
 # PROBE_VARIANTS ("all"); PROBE_NOISES ("sym:0.8"); PROBE_PROMIX_EPOCHS (4); PROBE_SET (--set
 # options, for tests);
@@ -116,8 +129,16 @@ say "device check $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --sho
   2>&1 | tee -a "$LOG" "$WORK/checks/versions.txt"
 
 if [ ! -f "${PROMIX_CIFAR10_NPZ:-}" ]; then
-  "$PY" "$DEV/tools/make_offline_cifar10.py" "$WORK/cifar10_jpeg75.npz" 2>&1 | tee -a "$LOG"
-  export PROMIX_CIFAR10_NPZ="$WORK/cifar10_jpeg75.npz"
+  # kept outside $WORK: a second call on the still-warm machine reuses it (23 s on the H100)
+  CACHE="${DATA_CACHE:-/tmp/promix-device-cache}"
+  if [ -f "$CACHE/cifar10_jpeg75.npz" ]; then
+    say "the arrays file of an earlier call on this machine: $CACHE/cifar10_jpeg75.npz"
+  else
+    mkdir -p "$CACHE"
+    "$PY" "$DEV/tools/make_offline_cifar10.py" "$CACHE/cifar10_jpeg75.part.npz" 2>&1 \
+      | tee -a "$LOG" && mv "$CACHE/cifar10_jpeg75.part.npz" "$CACHE/cifar10_jpeg75.npz"
+  fi
+  export PROMIX_CIFAR10_NPZ="$CACHE/cifar10_jpeg75.npz"
 fi
 export PROMIX_CIFARN_DIR="$DEV/data/cifar-n"
 export PROMIX_SHARED_DIR="$DEV"
@@ -167,6 +188,28 @@ if [ "${SKIP_PROBES:-0}" != "1" ]; then
     ${PROBE_SET:-} 2>&1 | grep -v "^USDT\|gpuGetDeviceCount" | tee -a "$LOG"
 fi
 
+# how many cells to train side by side on the one GPU: measured once per GPU model (a committed
+# measurement of the same GPU is reused), unless CELL_JOBS=1 (one cell after another)
+SIDE_BY_SIDE=()
+if [ "${CELL_JOBS:-auto}" != "1" ]; then
+  SHARING="benchmarks/results/gpu/gpu_sharing_${PRESET}_gpu.json"
+  if [ -f "$SHARING" ] && "$PY" -c "import json, sys, torch
+sys.exit(json.load(open('$SHARING'))['device_name'] != (torch.cuda.get_device_name(0)
+         if torch.cuda.is_available() else 'cpu'))" 2>/dev/null; then
+    say "3c. runs side by side: the committed measurement of this GPU ($SHARING)"
+  else
+    say "3c. runs side by side: measuring ${SHARING_PROCESSES:-1 2 4} ProMix runs at once"
+    SHARING="$WORK/checks/gpu_sharing_$PRESET.json"
+    "$PY" benchmarks/gpu_sharing.py --preset "$PRESET" --n "${PROFILE_N:-12288}" \
+      --epochs "${SHARING_EPOCHS:-3}" --processes ${SHARING_PROCESSES:-1 2 4} \
+      --device "${DEVICE:-cuda}" --out "$SHARING" 2>&1 | grep -v "^USDT\|gpuGetDeviceCount" \
+      | tee -a "$LOG"
+    pack_checks
+  fi
+  SIDE_BY_SIDE=(--launcher local --sharing "$SHARING")
+  [ "${CELL_JOBS:-auto}" != "auto" ] && SIDE_BY_SIDE+=(--jobs "$CELL_JOBS")
+fi
+
 LEFT_MIN=$(awk "BEGIN { printf \"%.2f\", ($DEADLINE_S - $(elapsed) - $PAPER_RESERVE_S) / 60 }")
 say "4. accuracy cells (each starts only if expected to end within $LEFT_MIN min)"
 if awk "BEGIN { exit !($LEFT_MIN > 0) }"; then
@@ -178,11 +221,16 @@ if awk "BEGIN { exit !($LEFT_MIN > 0) }"; then
     done ) &
   WATCH=$!
   "$PY" benchmarks/accuracy_gpu.py --cells ${CELLS:-all} --deadline-minutes "$LEFT_MIN" \
-    --guess-from "$WORK/checks/step_profile_$PRESET.json" --first-guess-minutes ${FIRST_GUESS:-4 1} \
-    --preset "$PRESET" --results "$RESULTS_DIR" --runs "$WORK/runs" --pack-to "$OUT" 2>&1 \
+    --guess-from "$WORK/checks/step_profile_$PRESET.json" --first-guess-minutes ${FIRST_GUESS:-4.7 1.1} \
+    --preset "$PRESET" --results "$RESULTS_DIR" --runs "$WORK/runs" --pack-to "$OUT" \
+    ${SIDE_BY_SIDE[@]+"${SIDE_BY_SIDE[@]}"} 2>&1 \
     | grep -v "^|\|^USDT\|gpuGetDeviceCount" | tee -a "$LOG"
   kill "$WATCH" 2>/dev/null
   rm -f "$OUT/in_progress_history.json"  # every finished cell is in its cell_K.tar
+  # cells side by side write their tracebacks to submitit's logs, which stay on the device
+  for f in "$WORK"/runs/logs/*_log.out; do
+    [ -f "$f" ] && grep -q "Traceback" "$f" && { say "log of a failed cell: $f"; tail -n 30 "$f" | tee -a "$LOG"; }
+  done
 fi
 
 if [ "${SKIP_PAPER:-0}" = "1" ]; then

@@ -1,7 +1,8 @@
 """Unpack what benchmarks/device_check.sh brought back from a lent GPU into the repository.
 
 For each folder given (the device tool's ``files_at``):
-- ``checks.tar``: throughput, step profile, paper-preset epoch time, CUDA test output ->
+- ``checks.tar``: throughput, step profile, runs side by side (gpu_sharing.py), paper-preset
+  epoch time, CUDA test output ->
   benchmarks/results/gpu/ (an existing file of the same name is replaced: the newer
   measurement wins, and git keeps the old one);
 - ``cell_K.tar``: each cell's results file -> benchmarks/results/accuracy_gpu/ (a cell already
@@ -40,6 +41,7 @@ REFERENCE_RUNS = {"promix__sym0.8__seed0": None, "no_lga__sym0.8__seed0": (59,),
 CHECK_FILES = {"throughput_gpu.json": "throughput_gpu.json",
                "step_profile_fast.json": "step_profile_fast_gpu.json",
                "paper_epoch_time.json": "paper_epoch_time_gpu.json",
+               "gpu_sharing_fast.json": "gpu_sharing_fast_gpu.json",
                "cuda_tests.txt": "cuda_tests_gpu.txt", "tiny_cuda_run.txt": "tiny_cuda_run_gpu.txt",
                "versions.txt": "versions_gpu.txt"}
 

@@ -226,10 +226,11 @@ def ablation_table(cells: list[dict], noise: str, row: str = "ProMix",
 
 
 def run_cell(cfg: TrainConfig, run_dir: str | os.PathLike, results_dir: str | os.PathLike,
-             command: str, data: str, lines: bool = True) -> dict:
+             command: str, data: str, lines: bool = True, extra: dict | None = None) -> dict:
     """Train one table cell into ``run_dir`` (resuming an interrupted run there), then write its
-    record (`summarize_run`) to ``results_dir/CELL.json`` and return it. With ``lines``: a
-    ``[run ]`` line before, the epoch lines, and a ``[done]`` line (`done_line`) after."""
+    record (`summarize_run`, plus the fields of ``extra``) to ``results_dir/CELL.json`` and
+    return it. With ``lines``: a ``[run ]`` line before, the epoch lines, and a ``[done]`` line
+    (`done_line`) after."""
     name = cell_name(cfg.method, cfg.ablation, cfg.noise, cfg.seed)
     if lines:
         print(f"[run ] {name}", flush=True)
@@ -240,7 +241,7 @@ def run_cell(cfg: TrainConfig, run_dir: str | os.PathLike, results_dir: str | os
     wall = time.perf_counter() - t0
     if resume:  # the wall time of the earlier part is not known; count its training seconds
         wall = float(sum(hist.series("seconds")))
-    record = summarize_run(hist, wall, command, data)
+    record = {**summarize_run(hist, wall, command, data), **(extra or {})}
     write_cell(results_dir, record)
     if lines:
         print(done_line(record), flush=True)
@@ -295,7 +296,8 @@ def _mean_spread(values: list[float]) -> tuple[float, float]:
 
 def aggregate(cells: list[dict]) -> dict:
     """``{(row, noise): {"final", "best", "final_spread", "best_spread", "f1", "seeds",
-    "wall_minutes"}}`` with means over seeds and the half-range as spread (percent)."""
+    "wall_minutes", "sharing_gpu"}}`` with means over seeds and the half-range as spread
+    (percent)."""
     groups: dict[tuple, list[dict]] = {}
     for c in cells:
         groups.setdefault((c["row"], c["noise"]), []).append(c)
@@ -311,13 +313,16 @@ def aggregate(cells: list[dict]) -> dict:
                     "recall": statistics.fmean(c["selection"]["recall"] for c in cs
                                                if c.get("selection")) if f1s else None,
                     "seeds": sorted(c["seed"] for c in cs),
-                    "wall_minutes": statistics.fmean(c["wall_seconds"] for c in cs) / 60}
+                    "wall_minutes": statistics.fmean(c["wall_seconds"] for c in cs) / 60,
+                    "sharing_gpu": max(c.get("cells_sharing_gpu", 1) for c in cs)}
     return out
 
 
 def markdown_table(cells: list[dict], noises: list[str], paper: bool = True) -> str:
     """The accuracy table: a row per method, a column per noise setting. Each entry:
-    ``last / best`` (mean ± half-range over seeds, %), selection P/R/F1, minutes, seeds; with
+    ``last / best`` (mean ± half-range over seeds, %), selection P/R/F1, minutes (with how many
+    runs shared the GPU, when a cell's record says more than one: its time is then longer than
+    alone), seeds; with
     ``paper``, the paper's CIFAR-10 number (last) after ``paper``."""
     agg = aggregate(cells)
     head = "| method | " + " | ".join(noises) + " |"
@@ -337,7 +342,10 @@ def markdown_table(cells: list[dict], noises: list[str], paper: bool = True) -> 
             txt = f"**{a['final']:.1f}**{spread} / {a['best']:.1f}"
             if a["f1"] is not None:
                 txt += f"<br>sel. P {a['precision']:.2f} R {a['recall']:.2f} F1 {a['f1']:.2f}"
-            txt += f"<br>{a['wall_minutes']:.0f} min, seeds {','.join(map(str, a['seeds']))}"
+            shared = (f" ({a['sharing_gpu']} runs sharing the GPU)" if a["sharing_gpu"] > 1
+                      else "")
+            txt += (f"<br>{a['wall_minutes']:.0f} min{shared}, seeds "
+                    f"{','.join(map(str, a['seeds']))}")
             entries.append(txt + ptxt)
         lines.append(f"| {row} | " + " | ".join(entries) + " |")
     return "\n".join(lines)

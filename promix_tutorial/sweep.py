@@ -12,7 +12,7 @@ and writes the record). `run_cells(cells, launcher)` runs a list of cells with s
   starts every submitted job at once, so the cells are dealt into ``jobs`` lanes
   (`plan_lanes`) and each job trains its lane's cells one after another; every job gets
   ``threads`` threads (OMP_NUM_THREADS and torch.set_num_threads), so parallel jobs do not
-  oversubscribe the cores;
+  oversubscribe the cores; on a GPU machine the jobs share its GPUs (`local_gpu_parameters`);
 - ``slurm``: one task of a SLURM job array per cell (submitit's AutoExecutor; its
   ``array_parallelism`` caps how many run at once). A task that reaches its time limit or is
   preempted is requeued by submitit (`LaneJob.checkpoint`) and resumes from its checkpoint.
@@ -41,6 +41,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shlex
 import signal
 import sys
 import tempfile
@@ -67,7 +68,8 @@ GRID_FIELDS = ("dataset", "noise", "seed", "method", "ablation")  # not for --se
 class Cell:
     """One table cell: train ``config`` into ``run_dir`` and write its record to
     ``results_dir/NAME.json``. ``label`` names it in progress lines (``name``, or its folder
-    below a sweep's OUT); ``command`` and ``data`` go into the record."""
+    below a sweep's OUT); ``command``, ``data`` and the fields of ``extra`` (e.g.
+    ``cells_sharing_gpu``) go into the record."""
 
     name: str
     config: TrainConfig
@@ -76,6 +78,7 @@ class Cell:
     command: str
     data: str
     label: str = ""
+    extra: dict = field(default_factory=dict)
 
     @property
     def result_path(self) -> Path:
@@ -124,6 +127,21 @@ def local_plan(n_cells: int, cpu_count: int, cuda_devices: int = 0, jobs: int | 
         jobs = 1 if cuda_devices else max(1, cpu_count // (threads or 1))
     jobs = max(1, min(jobs, n_cells))
     return jobs, threads or max(1, cpu_count // jobs)
+
+
+def local_gpu_parameters(cuda_devices: int, visible: str | None = None) -> dict:
+    """submitit parameters that let the local launcher's jobs see this process's GPUs (they
+    share them; each job trains on its first). submitit's LocalExecutor sets
+    CUDA_VISIBLE_DEVICES for every job, to no GPU unless told, so without these a sweep on a GPU
+    machine would train on its CPU. ``visible`` (default: this process's
+    ``$CUDA_VISIBLE_DEVICES``, indices or UUIDs) is passed on as it is; unset: the first
+    ``cuda_devices`` GPUs."""
+    if cuda_devices < 1:
+        return {}
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES") if visible is None else visible
+    if visible:
+        return {"local_setup": (f"export CUDA_VISIBLE_DEVICES={shlex.quote(visible)}",)}
+    return {"gpus_per_node": cuda_devices}
 
 
 def slurm_parameters(*, partition: str | None, gpus_per_job: int, time_min: int,
@@ -190,7 +208,7 @@ class LaneJob:
                                  f"{cell.run_dir / '.lock'}); not started here"}
             try:
                 run_cell(cell.config, cell.run_dir, cell.results_dir, cell.command, cell.data,
-                         lines=lines)
+                         lines=lines, extra=cell.extra)
             except Exception as e:  # noqa: BLE001 -- reported per cell, the others go on
                 traceback.print_exc()
                 sys.stderr.flush()
@@ -574,7 +592,7 @@ def launcher_from_args(args, cells: list[Cell], log_dir, gpus: int = 0,
                                    os.cpu_count() or 1, torch.cuda.device_count(),
                                    args.jobs, args.threads_per_job)
         params = {"name": name, "timeout_min": args.time_min or LOCAL_TIMEOUT_MIN,
-                  "stderr_to_stdout": True}
+                  "stderr_to_stdout": True, **local_gpu_parameters(torch.cuda.device_count())}
         return Launcher("local", jobs, threads, params, Path(log_dir))
     import shutil
     if shutil.which("srun") is None or shutil.which("sbatch") is None:

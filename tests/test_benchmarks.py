@@ -10,6 +10,8 @@ BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
 def load(name):
+    if str(BENCH) not in sys.path:  # as when run as a script: the scripts import each other
+        sys.path.insert(0, str(BENCH))
     spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -191,6 +193,98 @@ def test_accuracy_gpu_cells_deadline_and_packing(tmp_path, monkeypatch, capsys):
         mod.main(["--cells", "promix__nonsense__seed0", "--paper-epoch-time"])
 
 
+def test_accuracy_gpu_runs_cells_side_by_side_within_the_deadline(tmp_path, monkeypatch,
+                                                                  capsys):
+    """--launcher local --jobs 2 with a deadline: the cells that two lanes finish in time run at
+    once (submitit's local jobs; on a GPU machine they share it), each guess multiplied by the
+    measured slowdown; their records and the table say that two runs shared the GPU."""
+    mod = load("accuracy_gpu")
+    _short_tiny(monkeypatch, mod)
+    res, runs = tmp_path / "acc", tmp_path / "runs"
+    sharing = tmp_path / "sharing.json"  # as benchmarks/gpu_sharing.py writes it
+    sharing.write_text(json.dumps({"best": 2, "runs": [
+        {"processes": 1, "slowdown": 1.0}, {"processes": 2, "slowdown": 1.5}]}))
+    # CE guessed 4 min alone, 6 min with two sharing: two CE cells fit a 7-min deadline side by
+    # side, a third would need 12 min in a lane; ProMix (20 min alone) fits nowhere
+    assert mod.main(["--preset", "tiny", "--cells", "ce__sym0.8__seed0", "promix__sym0.8__seed0",
+                     "ce__sym0.5__seed0", "ce__asym0.4__seed0", "--deadline-minutes", "7",
+                     "--first-guess-minutes", "20", "4", "--launcher", "local",
+                     "--sharing", str(sharing), "--results", str(res), "--runs", str(runs),
+                     "--pack-to", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "[plan] 2 cell(s) in 2 lane(s) side by side" in printed
+    assert "[wait] promix__sym0.8__seed0" in printed and "[wait] ce__asym0.4__seed0" in printed
+    assert sorted(p.name for p in res.iterdir()) == ["ce__sym0.5__seed0.json",
+                                                     "ce__sym0.8__seed0.json"]
+    rec = json.loads((res / "ce__sym0.5__seed0.json").read_text())
+    assert rec["cells_sharing_gpu"] == 2 and rec["epochs"] == 4
+    assert "(2 runs sharing the GPU)" in (tmp_path / "acc.md").read_text()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["cell_0.tar", "cell_1.tar"]
+    with pytest.raises(SystemExit):  # --sharing is for cells side by side only
+        mod.main(["--cells", "all", "--sharing", str(sharing)])
+
+
+def test_cells_that_fit_fills_lanes_in_order():
+    mod = load("accuracy_gpu")
+    from promix_tutorial.sweep import make_cell
+    from promix_tutorial.config import make_config
+
+    def cell(method, noise):
+        return make_cell(make_config("tiny", "digits", noise, method=method), "r", "nowhere",
+                         "cmd", "digits")
+    cells = [cell("promix", "sym:0.8"), cell("ce", "sym:0.8"), cell("promix", "sym:0.5"),
+             cell("ce", "sym:0.5")]
+    minutes = {"promix": 5.0, "ce": 1.0}
+    chosen, left = mod.cells_that_fit(cells, minutes, jobs=2, budget=6.0)
+    assert [c.name for c in chosen] == [c.name for c in cells]      # 5 + 1 in each lane
+    chosen, left = mod.cells_that_fit(cells, minutes, jobs=1, budget=6.0)
+    assert [c.name for c in chosen] == ["promix__sym0.8__seed0", "ce__sym0.8__seed0"]
+    chosen, left = mod.cells_that_fit(cells, minutes, jobs=3, budget=4.0)
+    assert [c.name for c in chosen] == ["ce__sym0.8__seed0", "ce__sym0.5__seed0"]
+    # which number of runs at once: the one that finishes the most work (minutes alone) in time
+    sharing = {"best": 4, "runs": [{"processes": 1, "slowdown": 1.0},
+                                   {"processes": 2, "slowdown": 1.1},
+                                   {"processes": 4, "slowdown": 2.0}]}
+    jobs, factor, chosen, left = mod.plan_side_by_side(cells, minutes, sharing, None, 7.0)
+    assert (jobs, factor, len(chosen), left) == (2, 1.1, 4, [])     # 4 x 2.0 x 5 min > 7
+    jobs, factor, chosen, left = mod.plan_side_by_side(cells, minutes, sharing, None, 10.0)
+    assert (jobs, len(chosen)) == (2, 4)                             # 4 fits too: tie to fewer
+    jobs, factor, chosen, left = mod.plan_side_by_side(cells, minutes, sharing, None, None)
+    assert (jobs, factor, len(chosen)) == (4, 2.0, 4)                # no deadline: the best
+    jobs, factor, chosen, left = mod.plan_side_by_side(cells, minutes, None, 2, 6.0)
+    assert (jobs, factor, [c.name for c in chosen]) == (2, 2.0, ["ce__sym0.8__seed0",
+                                                                "ce__sym0.5__seed0"])
+
+
+def test_gpu_sharing_measures_runs_side_by_side(tmp_path, capsys):
+    """benchmarks/gpu_sharing.py on the tiny preset: one and two processes, released together;
+    the summary and the plan accuracy_gpu.py takes from it."""
+    mod = load("gpu_sharing")
+    out = tmp_path / "sharing.json"
+    assert mod.main(["--preset", "tiny", "--n", "256", "--epochs", "1", "--processes", "1", "2",
+                     "--device", "cpu", "--out", str(out)]) == 0
+    rec = json.loads(out.read_text())
+    assert [r["processes"] for r in rec["runs"]] == [1, 2]
+    two = rec["runs"][1]
+    assert len(two["per_process_images_per_s"]) == 2 and two["images_per_s"] > 0
+    assert rec["runs"][0]["gain"] == 1.0 and rec["runs"][0]["slowdown"] == 1.0
+    assert rec["model"] == "digits_net" and rec["best"] in (1, 2)
+    assert "slowdown of one run" in capsys.readouterr().out
+    runs = [{"processes": 1, "images_per_s": 100.0, "makespan_s": 10.0},
+            {"processes": 2, "images_per_s": 180.0, "makespan_s": 11.1},
+            {"processes": 4, "images_per_s": 190.0, "makespan_s": 21.0}]
+    summary = mod.summarize(runs, min_gain=1.15)
+    assert summary["best"] == 4 and [r["gain"] for r in summary["runs"]] == [1.0, 1.8, 1.9]
+    assert mod.summarize(runs, min_gain=2.0)["best"] == 1            # too little gain: alone
+    assert mod.measured_counts(summary) == [1, 2, 4] and mod.measured_counts(None) == [1]
+    assert mod.slowdown(summary, 4) == 2.1 and mod.slowdown(summary, 2) == 1.11
+    assert mod.slowdown(summary, 3) == 3.0 and mod.slowdown(None, 2) == 2.0  # no gain assumed
+    with pytest.raises(ValueError):
+        mod.summarize(runs[1:], min_gain=1.15)
+    with pytest.raises(SystemExit):
+        mod.main(["--processes", "2", "4"])                          # no baseline
+
+
 def test_fast_recipe_probe_measures_the_warmup_and_skips_done(tmp_path, capsys):
     """benchmarks/fast_recipe_probe.py on the tiny preset: a probe trains exactly the variant's
     warm-up with its schedule, records CSS's first selection, is packed, and is not rerun."""
@@ -362,7 +456,8 @@ def test_device_check_script_on_cpu(tmp_path):
                RESULTS_DIR=str(tmp_path / "acc"), PYTHON=sys.executable, DEADLINE_S="900",
                PAPER_RESERVE_S="1", PROBE_VARIANTS="cosine_epoch", PROBE_NOISES="sym:0.8",
                PROBE_SET="--set warmup_epochs=2 --set epochs=4", PROBE_PROMIX_EPOCHS="1",
-               PROBE_RESULTS=str(tmp_path / "probes"))
+               PROBE_RESULTS=str(tmp_path / "probes"), SHARING_PROCESSES="1 2",
+               SHARING_EPOCHS="1", DATA_CACHE=str(tmp_path / "cache"))
     subprocess.run(["bash", str(script)], env=env, check=True, capture_output=True, text=True)
     log = (out / "log.txt").read_text()
     assert "0. a tiny ProMix run on CUDA" in log and "ABORT" not in log
@@ -379,6 +474,10 @@ def test_device_check_script_on_cpu(tmp_path):
     prof = json.loads((checks / "step_profile_tiny.json").read_text())
     assert prof["images_per_s"] > 0 and set(prof["parts"]) >= {"promix/augment", "promix/backward"}
     assert json.loads((checks / "tiny_epoch_time.json").read_text())["projected_total_hours"] > 0
+    assert "3c. runs side by side: measuring 1 2 ProMix runs at once" in log
+    sharing = json.loads((checks / "gpu_sharing_tiny.json").read_text())
+    assert [r["processes"] for r in sharing["runs"]] == [1, 2]
+    assert "cell(s) in 1 lane(s) side by side" in log
     with tarfile.open(out / "cell_0.tar") as tar:
         cell = json.loads(tar.extractfile("accuracy_gpu/ce__sym0.5__seed0.json").read())
     assert cell["method"] == "ce" and cell["epochs"] == 30

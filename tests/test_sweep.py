@@ -136,6 +136,27 @@ def test_local_plan_and_lanes():
     assert sw.plan_lanes(cells, sw.Launcher("slurm")) == [[c] for c in cells]
 
 
+@pytest.mark.parametrize("visible, seen", [(None, "0"), ("GPU-5f2e,3", "GPU-5f2e,3")])
+def test_local_jobs_see_the_gpus_of_the_sweep(tmp_path, monkeypatch, visible, seen):
+    """submitit's LocalExecutor hides every GPU from its jobs unless told (it sets
+    CUDA_VISIBLE_DEVICES to ''): on a GPU machine the local launcher passes them on, as this
+    process sees them (a pretend GPU here: a job reports its CUDA_VISIBLE_DEVICES)."""
+    import functools
+    import torch
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    if visible is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    argv = ["sweep", "--preset", "tiny", "--out", str(tmp_path / "out"), "--launcher", "local",
+            "--jobs", "2"]
+    launcher = sw.launcher_from_args(cli.build_parser().parse_args(argv), [], tmp_path / "logs")
+    with sw.executor_for(launcher) as ex:
+        job = ex.submit(functools.partial(os.getenv, "CUDA_VISIBLE_DEVICES"))
+    assert job.result() == seen
+    assert sw.local_gpu_parameters(0) == {}
+
+
 def test_several_presets_get_a_folder_each():
     cells = sw.sweep_cells(sw.Sweep(presets=("tiny", "cpu"), seeds=(0, 1)), "out")
     assert [c.label for c in cells] == [
