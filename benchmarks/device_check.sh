@@ -13,7 +13,10 @@
 #      side by side (skipped when a measurement of the same GPU is committed, or CELL_JOBS=1),
 #   4. benchmarks/accuracy_gpu.py cells (fast preset, full CIFAR-10) that fit the deadline, as
 #      many side by side as finish the most work in time (3c's slowdown on each time guess),
-#   5. benchmarks/accuracy_gpu.py --paper-epoch-time if PAPER_RESERVE_S seconds are left.
+#   5. benchmarks/accuracy_gpu.py --paper-epoch-time if PAPER_RESERVE_S seconds are left,
+#   6. with NOTEBOOKS="01_noise_injection 04_full_promix_run ...": benchmarks/notebook_times.sh in
+#      the NOTEBOOK_PROFILE (gpu) profile from scratch, within the time left (Jupyter is carried
+#      as wheels: NOTEBOOK_WHEELS=1 at --prepare; the device image has none).
 # Everything lands in $OUT as it is produced (the device tool brings back at most 8 files, and a
 # killed call still returns them): log.txt, checks.tar (the JSON results of steps 1-3 and 5),
 # probes.tar (step 3b), cell_K.tar per finished cell (results file + run folder without the
@@ -56,7 +59,8 @@
 # RESULTS_DIR (benchmarks/results/accuracy_gpu); DEVICE_DATA (.device_data); PROBE_MINUTES (3);
 # PROBE_VARIANTS ("all"); PROBE_NOISES ("sym:0.8"); PROBE_PROMIX_EPOCHS (4); PROBE_SET (--set
 # options, for tests);
-# PROBE_RESULTS (benchmarks/results/fast_recipe_probe).
+# PROBE_RESULTS (benchmarks/results/fast_recipe_probe); NOTEBOOKS (none), NOTEBOOK_PROFILE (gpu);
+# at --prepare: NOTEBOOK_WHEELS=1 (downloads benchmarks/device_notebook_wheels.txt, ~15 MB).
 # tests/test_benchmarks.py runs the whole script on a CPU with the tiny preset to check it
 # before device time is spent on it.
 set -uo pipefail
@@ -99,6 +103,19 @@ PY
   if [ ! -d "$DEV/pylib/submitit" ]; then
     echo "device_check.sh: no Python here imports submitit; pip install submitit, or set PYTHON" >&2
     exit 2
+  fi
+  if [ "${NOTEBOOK_WHEELS:-0}" = "1" ]; then  # Jupyter for step 6, as the device's Python wants it
+    PIP_PY="${PYTHON:-$ROOT/.venv/bin/python}"
+    [ -x "$PIP_PY" ] || PIP_PY=python3
+    if ! "$PIP_PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+         --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
+         --platform manylinux_2_26_x86_64 --platform manylinux_2_17_x86_64 \
+         --platform manylinux2014_x86_64 --platform manylinux1_x86_64 \
+         -d "$DEV/wheels" -r benchmarks/device_notebook_wheels.txt; then
+      echo "device_check.sh: could not download the wheels of benchmarks/device_notebook_wheels.txt" \
+           "(pip needs the package index)" >&2
+      exit 2
+    fi
   fi
   echo "prepared $DEV ($(du -sh "$DEV" | cut -f1)); now run this script on the device with carry [\".device_data\"]"
   exit 0
@@ -242,5 +259,40 @@ elif [ $(( DEADLINE_S - $(elapsed) )) -ge "$PAPER_RESERVE_S" ]; then
   pack_checks
 else
   say "5. paper-preset epoch time skipped: fewer than $PAPER_RESERVE_S s left"
+fi
+if [ -n "${NOTEBOOKS:-}" ]; then
+  LEFT_S=$(( DEADLINE_S - $(elapsed) ))
+  say "6. notebook times, PROMIX_PROFILE=${NOTEBOOK_PROFILE:-gpu}, from scratch: $NOTEBOOKS (at most $LEFT_S s)"
+  if ! "$PY" -c "import nbconvert, ipykernel, ipywidgets" 2>/dev/null && [ -d "$DEV/wheels" ]; then
+    SITE="${DATA_CACHE:-/tmp/promix-device-cache}/site"
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+      --target "$SITE" "$DEV"/wheels/*.whl 2>&1 | tail -n 3 | tee -a "$LOG"
+    export PYTHONPATH="$PYTHONPATH:$SITE" PATH="$SITE/bin:$PATH"
+  fi
+  if ! "$PY" -c "import nbconvert, ipykernel, ipywidgets" 2>/dev/null; then
+    say "6. skipped: no Jupyter here (NOTEBOOK_WHEELS=1 bash benchmarks/device_check.sh --prepare carries it)"
+  elif [ "$LEFT_S" -le 0 ]; then
+    say "6. skipped: no time left before the deadline"
+  else
+    NB_TIMES="$WORK/checks/notebook_times.txt"
+    { echo "# Wall time of each notebook, top to bottom, PROMIX_PROFILE=${NOTEBOOK_PROFILE:-gpu}, from scratch"
+      echo "# (the notebooks after the first reuse the runs of those before them, as in notebook_times.sh)."
+      echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'),"
+      echo "# $(head -n 2 "$WORK/checks/versions.txt" | tr '\n' ' ')"
+      echo "# offline CIFAR-10 copy (JPEG quality 75), seed 0; made by benchmarks/device_check.sh step 6:"
+      echo "# NOTEBOOKS=\"$NOTEBOOKS\" bash benchmarks/device_check.sh (notebook_times.sh under timeout $LEFT_S s)"
+    } > "$NB_TIMES"
+    JUPYTER_RUNTIME_DIR="$WORK/jupyter" PROMIX_PROFILE="${NOTEBOOK_PROFILE:-gpu}" \
+      PROMIX_RUNS_DIR="$WORK/notebook_runs" timeout "$LEFT_S" \
+      bash benchmarks/notebook_times.sh "$WORK/notebooks" $NOTEBOOKS > /dev/null 2>&1
+    RC=$?
+    [ -f "$WORK/notebooks/times.txt" ] && cat "$WORK/notebooks/times.txt" >> "$NB_TIMES"
+    [ "$RC" -eq 124 ] && echo "# cut off at the deadline during the next notebook" >> "$NB_TIMES"
+    tail -n +7 "$NB_TIMES" | tee -a "$LOG"
+    grep -v " rc=0 " "$WORK/notebooks/times.txt" 2>/dev/null | while read -r nb _; do
+      say "log of $nb, which failed:"; tail -n 20 "$WORK/notebooks/$nb.log" | tee -a "$LOG"
+    done
+    pack_checks
+  fi
 fi
 say "done"

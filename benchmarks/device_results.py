@@ -2,7 +2,7 @@
 
 For each folder given (the device tool's ``files_at``):
 - ``checks.tar``: throughput, step profile, runs side by side (gpu_sharing.py), paper-preset
-  epoch time, CUDA test output ->
+  epoch time, notebook times (step 6), CUDA test output ->
   benchmarks/results/gpu/ (an existing file of the same name is replaced: the newer
   measurement wins, and git keeps the old one);
 - ``cell_K.tar``: each cell's results file -> benchmarks/results/accuracy_gpu/ (a cell already
@@ -42,6 +42,7 @@ CHECK_FILES = {"throughput_gpu.json": "throughput_gpu.json",
                "step_profile_fast.json": "step_profile_fast_gpu.json",
                "paper_epoch_time.json": "paper_epoch_time_gpu.json",
                "gpu_sharing_fast.json": "gpu_sharing_fast_gpu.json",
+               "notebook_times.txt": "notebook_times_gpu.txt",
                "cuda_tests.txt": "cuda_tests_gpu.txt", "tiny_cuda_run.txt": "tiny_cuda_run_gpu.txt",
                "versions.txt": "versions_gpu.txt"}
 

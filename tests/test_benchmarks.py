@@ -457,7 +457,8 @@ def test_device_check_script_on_cpu(tmp_path):
                PAPER_RESERVE_S="1", PROBE_VARIANTS="cosine_epoch", PROBE_NOISES="sym:0.8",
                PROBE_SET="--set warmup_epochs=2 --set epochs=4", PROBE_PROMIX_EPOCHS="1",
                PROBE_RESULTS=str(tmp_path / "probes"), SHARING_PROCESSES="1 2",
-               SHARING_EPOCHS="1", DATA_CACHE=str(tmp_path / "cache"))
+               SHARING_EPOCHS="1", DATA_CACHE=str(tmp_path / "cache"),
+               NOTEBOOKS="01_noise_injection", NOTEBOOK_PROFILE="ci")
     subprocess.run(["bash", str(script)], env=env, check=True, capture_output=True, text=True)
     log = (out / "log.txt").read_text()
     assert "0. a tiny ProMix run on CUDA" in log and "ABORT" not in log
@@ -478,6 +479,8 @@ def test_device_check_script_on_cpu(tmp_path):
     sharing = json.loads((checks / "gpu_sharing_tiny.json").read_text())
     assert [r["processes"] for r in sharing["runs"]] == [1, 2]
     assert "cell(s) in 1 lane(s) side by side" in log
+    times = (checks / "notebook_times.txt").read_text()          # step 6 (Jupyter is here)
+    assert "PROMIX_PROFILE=ci" in times and "\n01_noise_injection rc=0 seconds=" in times
     with tarfile.open(out / "cell_0.tar") as tar:
         cell = json.loads(tar.extractfile("accuracy_gpu/ce__sym0.5__seed0.json").read())
     assert cell["method"] == "ce" and cell["epochs"] == 30
