@@ -120,11 +120,14 @@ def rebuild_tables(results: Path) -> str:
 
 def guess_minutes(profile: dict, cfg, n_train: int) -> dict[str, float]:
     """Expected wall minutes of a ProMix and a CE cell of ``cfg`` from the measured throughput
-    of the ProMix step (benchmarks/step_profile.py): a ProMix epoch takes T = n_train / images
-    per second. Fitted on the first H100 session (2026-11-27: T = 4.49 s; the ProMix cell took
+    of the ProMix step (benchmarks/step_profile.py, or the one-process run of
+    benchmarks/gpu_sharing.py, the same loop on as many images): a ProMix epoch takes
+    T = n_train / images per second. Fitted on the first H100 session (2026-11-27: T = 4.49 s; the ProMix cell took
     278 s = 62 T, the CE cells 55-62 s = 12-14 T): a warm-up epoch 0.25 T, a ProMix epoch T, the
     end-of-epoch evaluation, baselines and checkpoint 0.15 T, a CE epoch with its evaluation
     0.22 T; 10% on top. Used only to schedule cells."""
+    if "images_per_s" not in profile:  # gpu_sharing.py's record: its one-process run
+        profile = next(r for r in profile["runs"] if r["processes"] == 1)
     t = n_train / profile["images_per_s"]
     promix = (cfg.warmup_epochs * 0.25 + (cfg.epochs - cfg.warmup_epochs)
               + cfg.epochs * 0.15) * t
@@ -236,16 +239,19 @@ def main(argv=None) -> int:
     ap.add_argument("--deadline-minutes", type=float, default=None,
                     help="start a cell only if it is expected to end within this many minutes "
                          "of the start")
-    ap.add_argument("--first-guess-minutes", type=float, nargs=2, default=(4.0, 1.0),
+    ap.add_argument("--first-guess-minutes", type=float, nargs=2, default=(4.7, 1.1),
                     metavar=("PROMIX", "CE"),
-                    help="expected minutes of a ProMix / CE cell before one has finished")
-    ap.add_argument("--guess-from", type=Path, default=None, metavar="STEP_PROFILE_JSON",
-                    help="first guesses from benchmarks/step_profile.py's measured throughput "
-                         "(guess_minutes) instead of --first-guess-minutes")
+                    help="expected minutes of a ProMix / CE cell alone before one has finished "
+                         "(default: the H100's 4.6 and 1.0 of 2026-11-27, rounded up)")
+    ap.add_argument("--guess-from", type=Path, default=None, metavar="PROFILE_JSON",
+                    help="first guesses from the measured throughput of the ProMix step "
+                         "(benchmarks/step_profile.py's or gpu_sharing.py's JSON; "
+                         "guess_minutes) instead of --first-guess-minutes")
     ap.add_argument("--sharing", type=Path, default=None, metavar="GPU_SHARING_JSON",
                     help="with --launcher local: benchmarks/gpu_sharing.py's measurement; the "
                          "time guesses are multiplied by its slowdown for --jobs runs at once "
-                         "(no --jobs: its best number of runs)")
+                         "(no --jobs: the measured number of runs that finishes the most work "
+                         "before --deadline-minutes, or its best without one)")
     ap.add_argument("--pack-to", type=Path, default=None,
                     help="write each finished cell to DIR/cell_K.tar (results + run folder "
                          "without the checkpoint)")

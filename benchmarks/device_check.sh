@@ -50,8 +50,8 @@
 # the paper timing are scheduled to end inside it; PAPER_RESERVE_S (80); SKIP_CHECKS=1 skips
 # steps 1-3, SKIP_PROBES=1 step 3b, SKIP_TINY=1 step 0, SKIP_PAPER=1 step 5 (a second call for
 # more cells); CELLS ("all");
-# FIRST_GUESS ("4.7 1.1": expected minutes of a ProMix and a CE cell alone when step 2 did not
-# run; the H100 took 4.6 and 0.9-1.0 on 2026-11-27); CELL_JOBS (auto: as many cells side by side
+# FIRST_GUESS ("4.7 1.1": expected minutes of a ProMix and a CE cell alone when neither step 2
+# nor step 3c measured this GPU; the H100 took 4.6 and 0.9-1.0 on 2026-11-27); CELL_JOBS (auto: as many cells side by side
 # as finish the most work by the deadline, from step 3c's measurement; N: that many; 1: one
 # after another, without step 3c); SHARING_PROCESSES ("1 2 4"); SHARING_EPOCHS (3); PRESET (fast); THROUGHPUT_PRESETS
 # ("fast paper"); DATA_CACHE (/tmp/promix-device-cache: where the arrays file is made, and found
@@ -227,6 +227,9 @@ sys.exit(json.load(open('$SHARING'))['device_name'] != (torch.cuda.get_device_na
   [ "${CELL_JOBS:-auto}" != "auto" ] && SIDE_BY_SIDE+=(--jobs "$CELL_JOBS")
 fi
 
+# the cells' time guesses: this GPU's measured throughput (step 2, else step 3c's one process)
+GUESS_FROM="$WORK/checks/step_profile_$PRESET.json"
+[ ! -f "$GUESS_FROM" ] && [ -n "${SHARING:-}" ] && [ -f "$SHARING" ] && GUESS_FROM="$SHARING"
 LEFT_MIN=$(awk "BEGIN { printf \"%.2f\", ($DEADLINE_S - $(elapsed) - $PAPER_RESERVE_S) / 60 }")
 say "4. accuracy cells (each starts only if expected to end within $LEFT_MIN min)"
 if awk "BEGIN { exit !($LEFT_MIN > 0) }"; then
@@ -238,7 +241,7 @@ if awk "BEGIN { exit !($LEFT_MIN > 0) }"; then
     done ) &
   WATCH=$!
   "$PY" benchmarks/accuracy_gpu.py --cells ${CELLS:-all} --deadline-minutes "$LEFT_MIN" \
-    --guess-from "$WORK/checks/step_profile_$PRESET.json" --first-guess-minutes ${FIRST_GUESS:-4.7 1.1} \
+    --guess-from "$GUESS_FROM" --first-guess-minutes ${FIRST_GUESS:-4.7 1.1} \
     --preset "$PRESET" --results "$RESULTS_DIR" --runs "$WORK/runs" --pack-to "$OUT" \
     ${SIDE_BY_SIDE[@]+"${SIDE_BY_SIDE[@]}"} 2>&1 \
     | grep -v "^|\|^USDT\|gpuGetDeviceCount" | tee -a "$LOG"

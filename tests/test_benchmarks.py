@@ -401,6 +401,10 @@ def test_guess_minutes_from_the_step_throughput():
     # the first H100 session: 11,131 img/s in the profile, the ProMix cell took 278 s
     h100 = mod.guess_minutes({"images_per_s": 11131.0}, cfg, 50_000)
     assert 278 / 60 < h100["promix"] < 1.15 * 278 / 60
+    # gpu_sharing.py's record: its one-process run is the same measurement
+    sharing = {"runs": [{"processes": 2, "images_per_s": 20000.0},
+                        {"processes": 1, "images_per_s": 11131.0}]}
+    assert mod.guess_minutes(sharing, cfg, 50_000) == h100
 
 
 def test_pack_cell_appends(tmp_path):
