@@ -23,9 +23,9 @@ side on the one GPU (with a deadline: the cells that N lanes finish in time, `ce
 each guess multiplied by the slowdown that benchmarks/gpu_sharing.py measured for N runs
 sharing the GPU, ``--sharing FILE``; without a measurement, by N: no gain assumed; with
 ``--sharing`` and no ``--jobs``, N is the measured one whose lanes finish the most work before
-the deadline, `plan_side_by_side`). Their records say how many cells shared
-the GPU (``cells_sharing_gpu``), and the table prints it beside their minutes. Without a
-deadline, ``--launcher slurm`` (or ``local``) runs the cells as a submitit job array.
+the deadline, `plan_side_by_side`). Their records say how many cells shared the GPU
+(``cells_sharing_gpu``), and the table prints it beside their minutes. Without a deadline,
+``--launcher slurm`` (or ``local``) runs the cells as a submitit job array.
 
 A paper-preset run (PreAct ResNet-18, 600 epochs) does not fit a session, so --paper-epoch-time
 times single epochs of it instead (a warm-up epoch, a ProMix epoch, a ProMix epoch with LGA;
@@ -122,10 +122,10 @@ def guess_minutes(profile: dict, cfg, n_train: int) -> dict[str, float]:
     """Expected wall minutes of a ProMix and a CE cell of ``cfg`` from the measured throughput
     of the ProMix step (benchmarks/step_profile.py, or the one-process run of
     benchmarks/gpu_sharing.py, the same loop on as many images): a ProMix epoch takes
-    T = n_train / images per second. Fitted on the first H100 session (2026-11-27: T = 4.49 s; the ProMix cell took
-    278 s = 62 T, the CE cells 55-62 s = 12-14 T): a warm-up epoch 0.25 T, a ProMix epoch T, the
-    end-of-epoch evaluation, baselines and checkpoint 0.15 T, a CE epoch with its evaluation
-    0.22 T; 10% on top. Used only to schedule cells."""
+    T = n_train / images per second. Fitted on the first H100 session (2026-11-27: T = 4.49 s;
+    the ProMix cell took 278 s = 62 T, the CE cells 55-62 s = 12-14 T): a warm-up epoch 0.25 T,
+    a ProMix epoch T, the end-of-epoch evaluation, baselines and checkpoint 0.15 T, a CE epoch
+    with its evaluation 0.22 T; 10% on top. Used only to schedule cells."""
     if "images_per_s" not in profile:  # gpu_sharing.py's record: its one-process run
         profile = next(r for r in profile["runs"] if r["processes"] == 1)
     t = n_train / profile["images_per_s"]

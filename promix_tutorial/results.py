@@ -322,8 +322,7 @@ def markdown_table(cells: list[dict], noises: list[str], paper: bool = True) -> 
     """The accuracy table: a row per method, a column per noise setting. Each entry:
     ``last / best`` (mean ± half-range over seeds, %), selection P/R/F1, minutes (with how many
     runs shared the GPU, when a cell's record says more than one: its time is then longer than
-    alone), seeds; with
-    ``paper``, the paper's CIFAR-10 number (last) after ``paper``."""
+    alone), seeds; with ``paper``, the paper's CIFAR-10 number (last) after ``paper``."""
     agg = aggregate(cells)
     head = "| method | " + " | ".join(noises) + " |"
     lines = [head, "|" + "---|" * (len(noises) + 1)]
