@@ -68,11 +68,12 @@ def child(args) -> int:
             images += epoch(e)
         tr._sync()
         end = time.time()
-        device_name = (torch.cuda.get_device_name(tr.device) if tr.device.type == "cuda"
-                       else "cpu")
+        cuda = tr.device.type == "cuda"
+        device_name = torch.cuda.get_device_name(tr.device) if cuda else "cpu"
+        memory = torch.cuda.max_memory_allocated(tr.device) / 2**30 if cuda else None
     (folder / f"result_{args.rank}.json").write_text(json.dumps(
         {"start": start, "end": end, "images": images, "device_name": device_name,
-         "model": tr.cfg.model, "batch_size": tr.cfg.batch_size}))
+         "model": tr.cfg.model, "batch_size": tr.cfg.batch_size, "max_memory_gib": memory}))
     return 0
 
 
@@ -114,12 +115,14 @@ def run_together(n_proc: int, args) -> dict:
                    for k in range(n_proc)]
     start = min(r["start"] for r in results)
     makespan = max(r["end"] for r in results) - start
+    memory = max((r["max_memory_gib"] or 0) for r in results) or None  # None on a CPU
     return {"processes": n_proc, "threads_per_process": threads,
             "makespan_s": round(makespan, 3),
             "images_per_s": round(sum(r["images"] for r in results) / makespan, 1),
             "per_process_images_per_s": [round(r["images"] / (r["end"] - r["start"]), 1)
                                          for r in results],
             "late_start_s": round(max(r["start"] for r in results) - start, 3),
+            "max_memory_gib_per_process": memory,
             "device_name": results[0]["device_name"], "model": results[0]["model"],
             "batch_size": results[0]["batch_size"]}
 
