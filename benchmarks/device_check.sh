@@ -18,7 +18,7 @@
 #      the NOTEBOOK_PROFILE (gpu) profile from scratch, within the time left (Jupyter is carried
 #      as wheels: NOTEBOOK_WHEELS=1 at --prepare; the device image has none).
 # Everything lands in $OUT as it is produced (the device tool brings back at most 8 files, and a
-# killed call still returns them): log.txt, checks.tar (the JSON results of steps 1-3 and 5),
+# killed call still returns them): log.txt, checks.tar (the results of steps 1-3, 3c, 5 and 6),
 # probes.tar (step 3b), cell_K.tar per finished cell (results file + run folder without the
 # checkpoint; K = 0-3, the fourth and later cells appended to cell_3.tar) and, while a cell runs,
 # in_progress_history.json. Unpack them here with `python benchmarks/device_results.py DIR`.
@@ -46,21 +46,24 @@
 # ahead, say so and revert the preset before more cells are run. The cells' minutes then hold
 # several runs sharing the GPU (their records say how many); a run's time alone is the
 # measurement of step 3c's one process, or a cell run with CELL_JOBS=1.
-# Settings (environment): DEADLINE_S (450): the script's own time budget in seconds, cells and
-# the paper timing are scheduled to end inside it; PAPER_RESERVE_S (80); SKIP_CHECKS=1 skips
-# steps 1-3, SKIP_PROBES=1 step 3b, SKIP_TINY=1 step 0, SKIP_PAPER=1 step 5 (a second call for
-# more cells); CELLS ("all");
-# FIRST_GUESS ("4.7 1.1": expected minutes of a ProMix and a CE cell alone when neither step 2
-# nor step 3c measured this GPU; the H100 took 4.6 and 0.9-1.0 on 2026-11-27); CELL_JOBS (auto: as many cells side by side
-# as finish the most work by the deadline, from step 3c's measurement; N: that many; 1: one
-# after another, without step 3c); SHARING_PROCESSES ("1 2 4"); SHARING_EPOCHS (3); PRESET (fast); THROUGHPUT_PRESETS
-# ("fast paper"); DATA_CACHE (/tmp/promix-device-cache: where the arrays file is made, and found
-# by a later call); THROUGHPUT_N (8192); THROUGHPUT_WORKERS (16); PROFILE_N (12288); DEVICE (cuda);
-# RESULTS_DIR (benchmarks/results/accuracy_gpu); DEVICE_DATA (.device_data); PROBE_MINUTES (3);
-# PROBE_VARIANTS ("all"); PROBE_NOISES ("sym:0.8"); PROBE_PROMIX_EPOCHS (4); PROBE_SET (--set
-# options, for tests);
-# PROBE_RESULTS (benchmarks/results/fast_recipe_probe); NOTEBOOKS (none), NOTEBOOK_PROFILE (gpu);
-# at --prepare: NOTEBOOK_WHEELS=1 (downloads benchmarks/device_notebook_wheels.txt, ~15 MB).
+# Settings (environment):
+#   DEADLINE_S (450): the script's own time budget in seconds; cells, the paper timing and the
+#     notebooks are scheduled to end inside it; PAPER_RESERVE_S (80);
+#   SKIP_TINY=1 skips step 0, SKIP_CHECKS=1 steps 1-3, SKIP_PROBES=1 step 3b, SKIP_PAPER=1 step 5
+#     (a second call for more cells);
+#   CELLS ("all"); CELL_JOBS (auto: as many cells side by side as finish the most work by the
+#     deadline, from step 3c's measurement; N: that many; 1: one after another, no step 3c);
+#   FIRST_GUESS ("4.7 1.1": expected minutes of a ProMix and a CE cell alone when neither step 2
+#     nor step 3c measured this GPU; the H100 took 4.6 and 0.9-1.0 on 2026-11-27);
+#   SHARING_PROCESSES ("1 2 4"), SHARING_EPOCHS (3): step 3c;
+#   PRESET (fast); DEVICE (cuda); PROFILE_N (12288); THROUGHPUT_PRESETS ("fast paper");
+#   THROUGHPUT_N (8192); THROUGHPUT_WORKERS (16); RESULTS_DIR (benchmarks/results/accuracy_gpu);
+#   DEVICE_DATA (.device_data); DATA_CACHE (/tmp/promix-device-cache: where the arrays file is
+#     made, and found by a later call on the same machine);
+#   PROBE_MINUTES (3); PROBE_VARIANTS ("all"); PROBE_NOISES ("sym:0.8"); PROBE_PROMIX_EPOCHS (4);
+#     PROBE_SET (--set options, for tests); PROBE_RESULTS (benchmarks/results/fast_recipe_probe);
+#   NOTEBOOKS (none: step 6 skipped), NOTEBOOK_PROFILE (gpu);
+#   at --prepare: NOTEBOOK_WHEELS=1 (downloads benchmarks/device_notebook_wheels.txt, ~18 MB).
 # tests/test_benchmarks.py runs the whole script on a CPU with the tiny preset to check it
 # before device time is spent on it.
 set -uo pipefail
