@@ -61,6 +61,7 @@
 #   DEVICE_DATA (.device_data); DATA_CACHE (/tmp/promix-device-cache: where the arrays file is
 #     made, and found by a later call on the same machine);
 #   PROBE_MINUTES (3); PROBE_VARIANTS ("all"); PROBE_NOISES ("sym:0.8"); PROBE_PROMIX_EPOCHS (4);
+#     PROBE_JOBS (1: probes side by side);
 #     PROBE_SET (--set options, for tests); PROBE_RESULTS (benchmarks/results/fast_recipe_probe);
 #   NOTEBOOKS (none: step 6 skipped), NOTEBOOK_PROFILE (gpu);
 #   at --prepare: NOTEBOOK_WHEELS=1 (downloads benchmarks/device_notebook_wheels.txt, ~18 MB).
@@ -203,7 +204,7 @@ if [ "${SKIP_PROBES:-0}" != "1" ]; then
   say "3b. fast-preset schedule probes (warm-up + ${PROBE_PROMIX_EPOCHS:-4} ProMix epochs, at most ${PROBE_MINUTES:-3} min)"
   "$PY" benchmarks/fast_recipe_probe.py --preset "$PRESET" --variants ${PROBE_VARIANTS:-all} \
     --noises ${PROBE_NOISES:-sym:0.8} --promix-epochs "${PROBE_PROMIX_EPOCHS:-4}" \
-    --deadline-minutes "${PROBE_MINUTES:-3}" \
+    --deadline-minutes "${PROBE_MINUTES:-3}" --jobs "${PROBE_JOBS:-1}" \
     --results "${PROBE_RESULTS:-benchmarks/results/fast_recipe_probe}" --pack-to "$OUT" \
     ${PROBE_SET:-} 2>&1 | grep -v "^USDT\|gpuGetDeviceCount" | tee -a "$LOG"
 fi

@@ -18,11 +18,15 @@ date, seed, command, config, per-epoch records); an existing file is skipped, so
 accumulate across device calls. ``--table`` prints and writes the comparison
 (fast_recipe_probe.md). ``--pack-to DIR`` re-tars the results folder to DIR/probes.tar after
 every probe, so a call cut short still brings back the finished ones. ``--deadline-minutes``
-starts a probe only if the last one's wall time still fits.
+starts a probe only if the last one's wall time still fits. ``--jobs N`` trains N probes at once,
+side by side on the one GPU (benchmarks/gpu_sharing.py measures what that gains); with
+``--promix-epochs 52`` a probe is a whole fast run, so a few whole variants fit one device call.
 
 Usage (benchmarks/device_check.sh runs it on a lent GPU, step 3b):
   python benchmarks/fast_recipe_probe.py --list
   python benchmarks/fast_recipe_probe.py --variants all --noises sym:0.8 --promix-epochs 4
+  python benchmarks/fast_recipe_probe.py --variants onecycle_lr0.04 onecycle_lr0.02 \
+      --noises sym:0.8 --promix-epochs 52 --jobs 2         # two whole runs side by side
   python benchmarks/fast_recipe_probe.py --table
 --preset / --results / --set exist for tests (e.g. --preset tiny on a CPU).
 """
@@ -158,6 +162,65 @@ def pack(results: Path, tar_path: Path) -> None:
     tmp.replace(tar_path)
 
 
+def _worker_threads(threads: int) -> None:
+    import torch
+    torch.set_num_threads(threads)
+
+
+def run_probes(todo: list[tuple[str, str]], args, overrides: dict) -> None:
+    """Train the probes ``todo`` ((variant, noise) pairs), ``args.jobs`` at a time: side by side
+    on the one GPU in spawned processes when more than 1, else here one after another (the
+    data prepared once per noise). A probe starts only if the last one's wall time still fits
+    before ``args.deadline_minutes`` (side by side, that wall time holds the slowdown of
+    sharing). Each record is saved (with ``probes_sharing_gpu``) and packed as it arrives."""
+    import multiprocessing
+    import os
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+    t_start, last_wall, cache, pool = time.perf_counter(), 0.0, {}, None
+    if args.jobs > 1:
+        pool = ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_worker_threads,
+                                   initargs=(max(1, (os.cpu_count() or 1) // args.jobs),))
+
+    def submit(*job) -> Future:
+        if pool is not None:
+            return pool.submit(probe, *job, None, args.promix_epochs)
+        fut = Future()  # here and now
+        fut.set_result(probe(*job, cache, args.promix_epochs))
+        return fut
+
+    running, queue = set(), list(todo)
+    try:
+        while queue or running:
+            while queue and len(running) < args.jobs:
+                v, noise = queue.pop(0)
+                elapsed = (time.perf_counter() - t_start) / 60
+                if args.deadline_minutes is not None and \
+                        elapsed + 1.2 * last_wall / 60 > args.deadline_minutes:
+                    print(f"[wait] {probe_name(v, noise, args.promix_epochs)}: "
+                          f"{args.deadline_minutes - elapsed:.1f} min left before the "
+                          "deadline; not started", flush=True)
+                    continue
+                running.add(submit(v, noise, args.preset, overrides, args.seed))
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for rec in (fut.result() for fut in done):
+                last_wall = rec["wall_seconds"]
+                rec["probes_sharing_gpu"] = args.jobs
+                save_json(args.results / f"{rec['probe']}.json", rec)
+                c = rec["first_css"]
+                print(f"[done] {rec['probe']}: warm-up end test acc "
+                      f"{rec['warmup_end_test_acc']:.2%}, first CSS P {c['precision']:.3f} "
+                      f"R {c['recall']:.3f} F1 {c['f1']:.3f}"
+                      + (f", after {rec['promix_epochs']} ProMix epochs "
+                         f"{rec['last_test_acc']:.2%}" if rec["promix_epochs"] else "")
+                      + f" ({last_wall:.0f} s)", flush=True)
+                if args.pack_to is not None:
+                    pack(args.results, args.pack_to / "probes.tar")
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--variants", nargs="+", default=None, help="all, or names (see --list)")
@@ -173,8 +236,13 @@ def main(argv=None) -> int:
     ap.add_argument("--promix-epochs", type=int, default=0, metavar="K",
                     help="also train K ProMix epochs after the warm-up (test accuracy after "
                          "them in the table)")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="probes side by side on the one GPU (spawned processes); their wall "
+                         "times then hold the slowdown of sharing (benchmarks/gpu_sharing.py)")
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
+    if args.jobs < 1:
+        ap.error(f"--jobs must be at least 1, got {args.jobs}")
     if args.promix_epochs < 0:
         ap.error(f"--promix-epochs must be 0 or more, got {args.promix_epochs}")
     variants = list(VARIANTS) if args.variants in (None, ["all"]) else args.variants
@@ -194,33 +262,15 @@ def main(argv=None) -> int:
             print(f"{v:<22} {json.dumps(VARIANTS[v])}  done: {', '.join(done) or '-'}")
         return 0
     if not args.table:
-        t_start, last_wall, cache = time.perf_counter(), 0.0, {}
-        for noise in args.noises:  # noise outermost: the data is prepared once per noise
+        todo = []
+        for noise in args.noises:  # noise outermost: in one process the data is prepared once
             for v in variants:
-                name = probe_name(v, noise, args.promix_epochs)
-                path = args.results / f"{name}.json"
+                path = args.results / f"{probe_name(v, noise, args.promix_epochs)}.json"
                 if path.is_file():
                     print(f"[skip] {path.name} exists", flush=True)
-                    continue
-                elapsed = (time.perf_counter() - t_start) / 60
-                if args.deadline_minutes is not None and \
-                        elapsed + 1.2 * last_wall / 60 > args.deadline_minutes:
-                    print(f"[wait] {name}: {args.deadline_minutes - elapsed:.1f}"
-                          " min left before the deadline; not started", flush=True)
-                    continue
-                rec = probe(v, noise, args.preset, overrides, args.seed, cache,
-                            args.promix_epochs)
-                last_wall = rec["wall_seconds"]
-                save_json(path, rec)
-                c = rec["first_css"]
-                print(f"[done] {rec['probe']}: warm-up end test acc "
-                      f"{rec['warmup_end_test_acc']:.2%}, first CSS P {c['precision']:.3f} "
-                      f"R {c['recall']:.3f} F1 {c['f1']:.3f}"
-                      + (f", after {rec['promix_epochs']} ProMix epochs "
-                         f"{rec['last_test_acc']:.2%}" if rec["promix_epochs"] else "")
-                      + f" ({last_wall:.0f} s)", flush=True)
-                if args.pack_to is not None:
-                    pack(args.results, args.pack_to / "probes.tar")
+                else:
+                    todo.append((v, noise))
+        run_probes(todo, args, overrides)
     text = table(args.results)
     print(text)
     if args.results.is_dir() and any(args.results.glob("*.json")):

@@ -14,6 +14,7 @@ def load(name):
         sys.path.insert(0, str(BENCH))
     spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # as an import would: pickling its functions finds them by name
     spec.loader.exec_module(mod)
     return mod
 
@@ -337,6 +338,25 @@ def test_fast_recipe_probe_measures_the_warmup_and_skips_done(tmp_path, capsys):
     for bad in (["--variants", "nope"], ["--noises", "sym:1.5"], ["--set", "nope=1"]):
         with pytest.raises(SystemExit):
             mod.main(["--preset", "tiny", "--results", str(res)] + bad)
+
+
+def test_fast_recipe_probe_side_by_side(tmp_path, capsys):
+    """--jobs 2: two probes at once in spawned processes (on a GPU machine they share it), the
+    same records as one after another, each saying that two probes shared the GPU."""
+    mod = load("fast_recipe_probe")
+    res = tmp_path / "res"
+    args = ["--preset", "tiny", "--variants", "cosine_epoch", "onecycle_lr0.1", "--noises",
+            "sym:0.8", "--set", "warmup_epochs=2", "--set", "epochs=5", "--results", str(res),
+            "--pack-to", str(tmp_path / "out"), "--jobs", "2"]
+    assert mod.main(args) == 0
+    recs = {p.stem: json.loads(p.read_text()) for p in res.glob("*.json")}
+    assert sorted(recs) == ["cosine_epoch__sym0.8", "onecycle_lr0.1__sym0.8"]
+    assert {r["probes_sharing_gpu"] for r in recs.values()} == {2}
+    alone = mod.probe("onecycle_lr0.1", "sym:0.8", "tiny", {"warmup_epochs": 2, "epochs": 5})
+    assert recs["onecycle_lr0.1__sym0.8"]["first_css"] == alone["first_css"]  # same training
+    assert capsys.readouterr().out.count("[done]") == 2
+    with pytest.raises(SystemExit):
+        mod.main(args[:-1] + ["0"])
 
 
 def test_device_results_unpacks_cells_probes_checks_and_reference(tmp_path, monkeypatch):
