@@ -43,14 +43,16 @@
 # idle), with the time left `SKIP_TINY=1 SKIP_CHECKS=1 SKIP_PAPER=1 PAPER_RESERVE_S=0
 # CELL_JOBS=1 DEADLINE_S=... bash benchmarks/device_check.sh` for the schedule probes (step 3b)
 # if ProMix at sym:0.8 missed its target, else more cells. If the probes show the old schedule
-# ahead, say so and revert the preset before more cells are run. The cells' minutes then hold
+# ahead, say so and revert the preset before more cells are run; to compare whole runs of a few
+# variants instead, one call of `PROBE_JOBS=4 PROBE_PROMIX_EPOCHS=52 PROBE_MINUTES=9
+# PROBE_VARIANTS="..." SKIP_CELLS=1 ...` trains them side by side. The cells' minutes then hold
 # several runs sharing the GPU (their records say how many); a run's time alone is the
 # measurement of step 3c's one process, or a cell run with CELL_JOBS=1.
 # Settings (environment):
 #   DEADLINE_S (450): the script's own time budget in seconds; cells, the paper timing and the
 #     notebooks are scheduled to end inside it; PAPER_RESERVE_S (80);
-#   SKIP_TINY=1 skips step 0, SKIP_CHECKS=1 steps 1-3, SKIP_PROBES=1 step 3b, SKIP_PAPER=1 step 5
-#     (a second call for more cells);
+#   SKIP_TINY=1 skips step 0, SKIP_CHECKS=1 steps 1-3, SKIP_PROBES=1 step 3b, SKIP_CELLS=1 steps
+#     3c and 4, SKIP_PAPER=1 step 5 (a second call for more cells);
 #   CELLS ("all"); CELL_JOBS (auto: as many cells side by side as finish the most work by the
 #     deadline, from step 3c's measurement; N: that many; 1: one after another, no step 3c);
 #   FIRST_GUESS ("4.7 1.1": expected minutes of a ProMix and a CE cell alone when neither step 2
@@ -212,7 +214,7 @@ fi
 # how many cells to train side by side on the one GPU: measured once per GPU model (a committed
 # measurement of the same GPU is reused), unless CELL_JOBS=1 (one cell after another)
 SIDE_BY_SIDE=()
-if [ "${CELL_JOBS:-auto}" != "1" ]; then
+if [ "${CELL_JOBS:-auto}" != "1" ] && [ "${SKIP_CELLS:-0}" != "1" ]; then
   SHARING="benchmarks/results/gpu/gpu_sharing_${PRESET}_gpu.json"
   if [ -f "$SHARING" ] && "$PY" -c "import json, sys, torch
 sys.exit(json.load(open('$SHARING'))['device_name'] != (torch.cuda.get_device_name(0)
@@ -235,8 +237,12 @@ fi
 GUESS_FROM="$WORK/checks/step_profile_$PRESET.json"
 [ ! -f "$GUESS_FROM" ] && [ -n "${SHARING:-}" ] && [ -f "$SHARING" ] && GUESS_FROM="$SHARING"
 LEFT_MIN=$(awk "BEGIN { printf \"%.2f\", ($DEADLINE_S - $(elapsed) - $PAPER_RESERVE_S) / 60 }")
-say "4. accuracy cells (each starts only if expected to end within $LEFT_MIN min)"
-if awk "BEGIN { exit !($LEFT_MIN > 0) }"; then
+if [ "${SKIP_CELLS:-0}" = "1" ]; then
+  say "4. accuracy cells skipped (SKIP_CELLS=1)"
+else
+  say "4. accuracy cells (each starts only if expected to end within $LEFT_MIN min)"
+fi
+if [ "${SKIP_CELLS:-0}" != "1" ] && awk "BEGIN { exit !($LEFT_MIN > 0) }"; then
   # the history of the cell in progress, every 15 s: a call cut short still returns its epochs
   ( while sleep 15; do
       h=$(ls -t "$WORK"/runs/*/history.json 2>/dev/null | head -n 1)

@@ -509,6 +509,19 @@ def test_device_check_script_on_cpu(tmp_path):
         cell = json.loads(tar.extractfile("accuracy_gpu/ce__sym0.5__seed0.json").read())
     assert cell["method"] == "ce" and cell["epochs"] == 30
     assert "[done] ce__sym0.5__seed0" in log and log.rstrip().endswith("done")
+    # a second call, as on the still-warm machine: the arrays file is reused, only probes run,
+    # two side by side; no cells
+    out2 = tmp_path / "out2"
+    env.update(OUT=str(out2), SKIP_TINY="1", SKIP_CHECKS="1", SKIP_CELLS="1", SKIP_PAPER="1",
+               NOTEBOOKS="", PROBE_JOBS="2", PROBE_VARIANTS="onecycle_lr0.04 onecycle_lr0.02")
+    subprocess.run(["bash", str(script)], env=env, check=True, capture_output=True, text=True)
+    log2 = (out2 / "log.txt").read_text()
+    assert "the arrays file of an earlier call on this machine" in log2
+    assert "4. accuracy cells skipped (SKIP_CELLS=1)" in log2 and "3c." not in log2
+    assert sorted(p.name for p in out2.iterdir()) == ["log.txt", "probes.tar"]
+    for variant in ("onecycle_lr0.04", "onecycle_lr0.02"):
+        rec = json.loads((tmp_path / "probes" / f"{variant}__sym0.8__promix1.json").read_text())
+        assert rec["probes_sharing_gpu"] == 2
 
 
 def test_ce_schedule_probe_runs(cifar10_npz):
