@@ -34,16 +34,19 @@
 # fast ProMix cell 4.6 min, a CE cell 1 min, step 5 50 s. A 15-minute session fits this call
 # plus, right after it while the machine is warm, `SKIP_TINY=1 SKIP_CHECKS=1 SKIP_PAPER=1
 # PAPER_RESERVE_S=0 DEADLINE_S=... bash benchmarks/device_check.sh` for one more ProMix cell.
-# The next session (the fast preset's schedule changed on 2026-11-28 and cells can run side by
-# side since then; nothing of either has run on a GPU): first
+# The next session (the fast preset changed on 2026-11-28: the network's logits are scaled by
+# 1/9, the schedule is the recipe's again; and cells can run side by side; nothing of either has
+# run on a GPU): first
 #   DEADLINE_S=600 SKIP_CHECKS=1 SKIP_PROBES=1 SKIP_PAPER=1 PAPER_RESERVE_S=0 \
 #     bash benchmarks/device_check.sh                    (timeout_s 640)
 # (tiny run, step 3c's measurement, ~1.5 min, then as many cells side by side as fit: ProMix and
 # CE at sym:0.8 first), then, at once while the machine is warm (it is given back after 30 s
 # idle), with the time left `SKIP_TINY=1 SKIP_CHECKS=1 SKIP_PAPER=1 PAPER_RESERVE_S=0
 # CELL_JOBS=1 DEADLINE_S=... bash benchmarks/device_check.sh` for the schedule probes (step 3b)
-# if ProMix at sym:0.8 missed its target, else more cells. If the probes show the old schedule
-# ahead, say so and revert the preset before more cells are run; to compare whole runs of a few
+# if ProMix at sym:0.8 missed its target, else more cells. If the probes put another variant
+# ahead (an unscaled one, another schedule), say so and change the preset before more cells are
+# run (the probes also show whether MHCS, which needs 0.99 confidence, still selects with the
+# scaled logits: the selection records of their ProMix epochs); to compare whole runs of a few
 # variants instead, one call of `PROBE_JOBS=4 PROBE_PROMIX_EPOCHS=52 PROBE_MINUTES=9
 # PROBE_VARIANTS="..." SKIP_CELLS=1 ...` trains them side by side. The cells' minutes then hold
 # several runs sharing the GPU (their records say how many); a run's time alone is the

@@ -4,8 +4,9 @@ ProMix's first selection (CSS, Eq. 1) is only as good as the two networks at the
 on the first H100 run (2026-11-27) the fast preset's warm-up ended at 26% test accuracy at
 sym:0.8 and the first selection had precision 0.56, and the whole run reached 63.2% (target 88%).
 At the cpu scale the missing lever was the learning rate's warm-up (one-cycle: +9 points of CE;
-benchmarks/results/calibration_cpu.md). This script measures that lever at the fast scale
-without whole runs: for each schedule variant and noise it trains ProMix's warm-up (both
+benchmarks/results/calibration_cpu.md); at the fast scale, on this project's CPU, scaling the
+logits by 1/9 (benchmarks/results/fast_schedule_cpu.md). This script measures these levers on a
+GPU without whole runs: for each schedule variant and noise it trains ProMix's warm-up (both
 networks, CE on the weak view, the variant's full-length schedule) and, with
 ``--promix-epochs K``, the first K ProMix epochs, and records per epoch the test accuracy (and
 the selection of the ProMix epochs) and the precision / recall / F1 of CSS's first selection
@@ -51,20 +52,33 @@ from promix_tutorial.train import Trainer, prepare_data
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "fast_recipe_probe"
 
-# Schedule variants, each stated in full (not as a change of today's preset, which may move):
-# "cosine_epoch" is the fast preset of the first GPU run (2026-11-27,
-# config.FAST_SCHEDULE_2026_11_27): cosine from 0.1, once per epoch, no warm-up. The "onecycle"
-# ones rise linearly from lr/25 over the first 10% of the run (6 of 60 epochs, before the
-# 8-epoch ProMix warm-up ends: at the cpu scale a warm-up that ended
-# at the lr peak gave selection precision 0.37 instead of 0.51 at sym:0.8) and anneal per step
-# to 0 (the cpu preset's shape), to peaks from 0.1 down to 0.01: on this CPU the fast preset's
-# first epochs went unstable from about lr 0.04 on (README, "Full CIFAR-10 on a GPU").
-SCHEDULE = ("lr", "lr_min", "lr_per_step", "lr_warmup_frac", "nesterov", "warmup_epochs")
+# Variants, each stated in full (not as a change of today's preset, which may move), in the order
+# "all" runs them (the most telling first). "cosine_epoch" is the recipe's schedule: cosine from
+# 0.1, once per epoch, no warm-up (config.FAST_SCHEDULE_2026_11_27, the fast preset of the first
+# GPU run on 2026-11-27); "_scaled" multiplies the network's logits by 1/9 as airbench does
+# (TrainConfig.logit_scale; the fast preset since 2026-11-28 is "cosine_epoch_scaled"). The
+# "onecycle" ones rise linearly from lr/25 over the first 10% of the run (6 of 60 epochs, before
+# the 8-epoch ProMix warm-up ends: at the cpu scale a warm-up that ended at the lr peak gave
+# selection precision 0.37 instead of 0.51 at sym:0.8) and anneal per step to 0 (the cpu preset's
+# shape), to peaks from 0.1 down to 0.01 ("onecycle_lr0.02" was the preset for a few hours of
+# 2026-11-28). On this CPU, CE at sym:0.8, the unscaled network went unstable from about lr 0.04
+# on, the scaled one learned fastest at lr 0.1 (benchmarks/results/fast_schedule_cpu.md).
+SCHEDULE = ("lr", "lr_min", "lr_per_step", "lr_warmup_frac", "nesterov", "warmup_epochs",
+            "logit_scale")
+
+
+def _one_cycle(lr: float, logit_scale: float) -> dict:
+    return dict(lr=lr, lr_min=0.0, lr_per_step=True, lr_warmup_frac=0.1, nesterov=True,
+                warmup_epochs=8, logit_scale=logit_scale)
+
+
 VARIANTS: dict[str, dict] = {
-    "cosine_epoch": dict(FAST_SCHEDULE_2026_11_27, warmup_epochs=8),
-    **{f"onecycle_lr{lr}": dict(lr=lr, lr_min=0.0, lr_per_step=True, lr_warmup_frac=0.1,
-                                nesterov=True, warmup_epochs=8)
-       for lr in (0.1, 0.04, 0.02, 0.01)},
+    "cosine_epoch_scaled": dict(FAST_SCHEDULE_2026_11_27, warmup_epochs=8, logit_scale=1 / 9),
+    "cosine_epoch": dict(FAST_SCHEDULE_2026_11_27, warmup_epochs=8, logit_scale=1.0),
+    "onecycle_lr0.02": _one_cycle(0.02, 1.0),
+    "onecycle_lr0.1_scaled": _one_cycle(0.1, 1 / 9),
+    "onecycle_lr0.04_scaled": _one_cycle(0.04, 1 / 9),
+    **{f"onecycle_lr{lr}": _one_cycle(lr, 1.0) for lr in (0.1, 0.04, 0.01)},
 }
 NOISES = ("sym:0.8", "sym:0.5")
 
@@ -128,9 +142,11 @@ def table(results: Path) -> str:
     for variant in [v for v in VARIANTS if any(r["variant"] == v for r in recs)]:
         s = next(r["schedule"] for r in recs if r["variant"] == variant)
         name = variant + (" (the fast preset now)" if VARIANTS[variant] == today else "")
+        scale = s.get("logit_scale", 1.0)
         sched = (f"lr {s['lr']}, {'per step' if s['lr_per_step'] else 'per epoch'}, "
                  f"rise {s['lr_warmup_frac']:.0%}, {'nesterov, ' if s['nesterov'] else ''}"
-                 f"warm-up {s['warmup_epochs']} ep.")
+                 f"warm-up {s['warmup_epochs']} ep."
+                 + (f", logits x {scale:.3g}" if scale != 1.0 else ""))
         cells = []
         for n in noises:
             mine = [r for r in recs if r["variant"] == variant and r["noise"] == n]

@@ -131,13 +131,18 @@ class FastCNN(nn.Module):
     -> conv -> BN -> GELU, then global max pooling and the two heads.
 
     ``widths`` = (stem, block widths...); default (64, 256, 256) -> (32, 64, 256, 256)-ish
-    capacity at 32 x 32 (about 2.3 M parameters)."""
+    capacity at 32 x 32 (about 2.3 M parameters). ``logit_scale`` multiplies both heads' logits
+    (airbench multiplies its logits by 1/9, which keeps them small while the learning rate is
+    high; 1 = no scaling)."""
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3,
-                 widths: tuple[int, ...] = (64, 256, 256)):
+                 widths: tuple[int, ...] = (64, 256, 256), logit_scale: float = 1.0):
         super().__init__()
         if len(widths) < 1 or any(int(w) < 1 for w in widths):
             raise ValueError(f"FastCNN widths must be positive integers, got {widths!r}")
+        if not logit_scale > 0:
+            raise ValueError(f"FastCNN logit_scale must be positive, got {logit_scale!r}")
+        self.logit_scale = float(logit_scale)
         stem = max(8, widths[0] // 2)
         layers = _conv_bn(in_channels, stem, pool=False)
         cin = stem
@@ -151,7 +156,10 @@ class FastCNN(nn.Module):
         return F.adaptive_max_pool2d(self.body(x), 1).flatten(1)
 
     def forward(self, x):
-        return self.heads(self.features(x))
+        logits, aux = self.heads(self.features(x))
+        if self.logit_scale == 1.0:
+            return logits, aux
+        return logits * self.logit_scale, aux * self.logit_scale
 
 
 # ----------------------------------------------------------------------------- digits

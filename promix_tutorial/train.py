@@ -455,6 +455,8 @@ class Trainer:
     # -- setup ---------------------------------------------------------------
     def _build_net(self):
         kw = {"widths": self.cfg.model_widths} if self.cfg.model_widths else {}
+        if self.cfg.logit_scale != 1.0:
+            kw["logit_scale"] = self.cfg.logit_scale
         net = build_model(self.cfg.model, self.ds.num_classes, self.ds.x_train.shape[-1], **kw)
         net = net.to(self.device)
         if self.channels_last:

@@ -407,8 +407,24 @@ def test_fast_schedule_cpu_copies_histories_and_tabulates(tmp_path, monkeypatch)
     assert mod.main([str(tmp_path / "runs")]) == 0
     assert (tmp_path / "res" / "fast_schedule_cpu" / "ce80_oc_lr0.02.json").is_file()
     md = (tmp_path / "res" / "fast_schedule_cpu.md").read_text()
-    assert "| ce80_oc_lr0.02 | --set lr=0.02" in md and "| 30.5% (2.30, lr 0.004) |" in md
+    assert "| ce80_oc_lr0.02 | --set lr=0.02 --set lr_min=0" in md
+    assert "| 30.5% (2.30, lr 0.004) |" in md
     assert "| H100, 2026-11-27 |" in md and "| 13.2% | 15.3% |" in md  # the archived cell
+
+
+def test_fast_schedule_cpu_options_reproduce_the_committed_runs():
+    """Each committed run's options, added to today's command, give the config it recorded."""
+    mod = load("fast_schedule_cpu")
+    from promix_tutorial.cli import _parse_set
+    from promix_tutorial.config import config_differences, make_config, with_added_fields
+    committed = sorted(mod.RESULTS.glob("*.json"))
+    assert committed and {p.stem for p in committed} <= set(mod.RUNS)
+    for path in committed:
+        saved = with_added_fields(json.loads(path.read_text())["config"])
+        opts = mod.options(path.stem)
+        cfg = make_config("fast", "cifar10", "sym:0.8", method="ce",
+                          **_parse_set(opts[1::2]))
+        assert config_differences(saved, cfg) == {}, path.stem
 
 
 def test_guess_minutes_from_the_step_throughput():

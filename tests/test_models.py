@@ -39,3 +39,28 @@ def test_bad_names_and_widths():
         build_model("resnet50", 10)
     with pytest.raises(ValueError, match="widths"):
         build_model("fast_cnn", 10, widths=(0, 64))
+
+
+def test_fast_cnn_logit_scale(tmp_path):
+    """logit_scale multiplies both heads' logits (airbench's 1/9) and nothing else; the config
+    field reaches the network; it is refused for other models and when not positive."""
+    from promix_tutorial.config import make_config, with_added_fields
+    from promix_tutorial.train import Trainer
+    torch.manual_seed(0)
+    plain = build_model("fast_cnn", 10, widths=(8, 16)).eval()
+    scaled = build_model("fast_cnn", 10, widths=(8, 16), logit_scale=1 / 9).eval()
+    scaled.load_state_dict(plain.state_dict())  # no parameter of its own
+    x = torch.randn(3, 3, 32, 32)
+    for a, b in zip(plain(x), scaled(x)):
+        assert torch.allclose(b, a / 9, atol=1e-6)
+    with pytest.raises(ValueError, match="logit_scale"):
+        build_model("fast_cnn", 10, logit_scale=0.0)
+    cfg = make_config("cpu", "digits", "sym:0.5", model="fast_cnn", n_train=None, n_test=None,
+                      logit_scale=0.25, epochs=2, warmup_epochs=1)
+    trainer = Trainer(cfg, tmp_path, progress=False)
+    assert all(net.logit_scale == 0.25 for net in trainer.nets)
+    assert with_added_fields({})["logit_scale"] == 1.0  # runs saved before the field: unscaled
+    with pytest.raises(ValueError, match="logit_scale"):
+        make_config("paper", "cifar10", "sym:0.5", logit_scale=0.5)   # not a fast_cnn
+    with pytest.raises(ValueError, match="logit_scale"):
+        make_config("fast", "cifar10", "sym:0.5", logit_scale=-1.0)
