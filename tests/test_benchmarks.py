@@ -481,6 +481,7 @@ def test_device_check_script_on_cpu(tmp_path):
 
     script = BENCH / "device_check.sh"
     env = {**os.environ, "DEVICE_DATA": str(tmp_path / "dev"), "PROMIX_SHARED_DIR": str(SHARED)}
+    env.pop("PROMIX_CIFAR10_NPZ", None)  # as on the device: the script makes the arrays file
     missing = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
     assert missing.returncode == 2 and "--prepare" in missing.stderr
     bad = subprocess.run(["bash", str(script), "--prepare"], capture_output=True, text=True,
