@@ -68,7 +68,8 @@ def table(results: Path) -> str:
     return ("\n".join(lines) + "\n\nEach entry: test accuracy on all 10,000 test images (mean "
             "training loss, lr at the epoch's start). CE, sym:0.8, seed 0, full CIFAR-10 "
             "(offline JPEG-75 copy), this project's 2-core sandbox, two runs side by side with "
-            "one thread each, 2026-11-28. A uniform guess has loss ln 10 = 2.30.")
+            "one thread each (ce80_recipe_scaled's epochs 6-8 resumed alone with two threads), "
+            "2026-11-28. A uniform guess has loss ln 10 = 2.30.")
 
 
 def main(argv=None) -> int:

@@ -308,8 +308,8 @@ def make_config(preset: str = "paper", dataset: str = "cifar10", noise: str = "s
                     # uniform guess's 2.30; the H100: 13.2, 15.3, 16.8%); unscaled with the lr
                     # rising over 6 epochs to 0.02 (the preset for a few hours on 2026-11-28)
                     # 24.8, 30.5, 34.8% (39.4% after 5, 46.3% after 8); scaled, this schedule
-                    # 30.7, 38.0, 40.5% (48.9% after 5). CE's first 5 epochs only, one seed: not
-                    # yet confirmed on a GPU, where
+                    # 30.7, 38.0, 40.5% (48.9% after 5, 54.4% after 8). CE's 8 warm-up epochs
+                    # only, one seed: not yet confirmed on a GPU, where
                     # benchmarks/fast_recipe_probe.py compares these schedules, scaled and not,
                     # over ProMix's warm-up and first epochs (device_check.sh step 3b).
                     lr=0.1, lr_min=1e-4, lr_per_step=False, lr_warmup_frac=0.0, nesterov=False,
