@@ -315,9 +315,10 @@ def main(argv=None) -> int:
                 print(f"[wait] {cell}: expected {took[cell.config.method] * factor:.1f} min "
                       f"with {args.jobs} runs sharing the GPU; no lane ends it within "
                       f"{budget:.1f} min; not started", flush=True)
-            shared = min(args.jobs, len([c for c in cells if not c.finished])) or 1
+            pending = len([c for c in cells if not c.finished])
+            shared = min(args.jobs, pending) or 1
             cells = [dataclasses.replace(c, extra={"cells_sharing_gpu": shared}) for c in cells]
-            print(f"[plan] {len([c for c in cells if not c.finished])} cell(s) in {shared} "
+            print(f"[plan] {pending} cell(s) in {shared} "
                   f"lane(s) side by side, a run expected to take {factor:.2f}x its time "
                   "alone", flush=True)
         try:

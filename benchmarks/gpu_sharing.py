@@ -41,19 +41,15 @@ def child(args) -> int:
     """One of the N processes: build, warm up, tell the parent it is ready, wait for the common
     start, train ``--epochs`` epochs, write its figures to DIR/result_RANK.json."""
     import torch
-    from promix_tutorial.train import epoch_generator
     sys.path.insert(0, str(HERE))
+    from step_profile import epoch  # the real loop's ProMix epoch, as step_profile.py times it
     from throughput import make_trainer
 
     torch.set_num_threads(args.threads)
     folder = Path(args.child)
     with tempfile.TemporaryDirectory() as tmp:
         tr = make_trainer(args.preset, args.n, args.device, tmp)
-
-        def epoch(e: int) -> int:
-            return tr._train_epoch(e, "promix", epoch_generator(tr.cfg, e, tr.device))["images"]
-
-        epoch(0)
+        epoch(tr, 0)
         tr._sync()
         (folder / f"ready_{args.rank}").touch()
         waited = time.time()
@@ -65,7 +61,7 @@ def child(args) -> int:
         start = time.time()
         images = 0
         for e in range(1, args.epochs + 1):
-            images += epoch(e)
+            images += epoch(tr, e)["images"]
         tr._sync()
         end = time.time()
         cuda = tr.device.type == "cuda"
