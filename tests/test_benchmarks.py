@@ -427,6 +427,53 @@ def test_fast_schedule_cpu_options_reproduce_the_committed_runs():
         assert config_differences(saved, cfg) == {}, path.stem
 
 
+def test_logit_scale_cpu_summarises_runs_and_tabulates(tmp_path, monkeypatch):
+    """A real (tiny) ProMix run and a CE run in the probe folder are summarised: selection
+    counts per ProMix epoch and MHCS's view of the saved per-sample arrays at both taus."""
+    mod = load("logit_scale_cpu")
+    from promix_tutorial.config import make_config
+    from promix_tutorial.train import train
+    monkeypatch.setattr(mod, "RESULTS", tmp_path / "res" / "logit_scale_cpu")
+    short = dict(epochs=5, warmup_epochs=2, lga_start=3, gamma_ramp_epochs=1,
+                 unlabeled_ramp_epochs=2, record_epochs=(1,))
+    train(make_config("tiny", "digits", "sym:0.5", **short), tmp_path / "runs" / "p80_scaled",
+          progress=False)
+    train(make_config("tiny", "digits", "sym:0.5", method="ce", **short),
+          tmp_path / "runs" / "ce80_scaled", progress=False)
+    assert mod.main([str(tmp_path / "runs")]) == 0
+    s = json.loads((tmp_path / "res" / "logit_scale_cpu" / "p80_scaled.json").read_text())
+    assert s["epochs_done"] == 5 and len(s["selection_per_epoch"]) == 3
+    assert [c["epoch"] for c in s["confidence"]] == [1, 4]
+    for c in s["confidence"]:  # counts are consistent: 0.99 within 0.95, clean within all
+        assert 0 <= c["matched_at_0.99"] <= c["matched_at_0.95"] <= 1797 * 0.8 + 1
+        assert c["matched_at_0.95_clean"] <= c["matched_at_0.95"]
+    assert s["confidence"][-1]["matched_at_0.95"] > 0  # the digits are learnt confidently
+    md = (tmp_path / "res" / "logit_scale_cpu.md").read_text()
+    assert "| p80_scaled |" in md and "| ce80_scaled |" in md
+    assert "promix__sym0.8__seed0: 23.80%" in md  # the committed accuracy_cpu cell
+
+
+def test_logit_scale_cpu_options_reproduce_the_committed_runs(monkeypatch):
+    """Each committed summary's options, given to `promix train` with the docstring's common
+    command, make the config the run recorded."""
+    mod = load("logit_scale_cpu")
+    from promix_tutorial import cli, train as T
+    from promix_tutorial.config import config_differences, with_added_fields
+    committed = sorted(mod.RESULTS.glob("*.json"))
+    assert committed and {p.stem for p in committed} <= set(mod.RUNS)
+    made = []
+    monkeypatch.setattr(T, "train", lambda cfg, *a, **k: made.append(cfg) or (_ for _ in ()).throw(
+        SystemExit(0)))
+    monkeypatch.setattr(cli, "check_out_folder", lambda *a: None)
+    for path in committed:
+        argv = ["train", "--dataset", "cifar10", "--preset", "cpu", "--seed", "0", "--device",
+                "cpu", "--no-bars", "--out", "unused"] + mod.options(path.stem)
+        with pytest.raises(SystemExit):
+            cli.main(argv)
+        saved = with_added_fields(json.loads(path.read_text())["config"])
+        assert config_differences(saved, made[-1]) == {}, path.stem
+
+
 def test_guess_minutes_from_the_step_throughput():
     mod = load("accuracy_gpu")
     from promix_tutorial.config import make_config

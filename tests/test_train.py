@@ -272,6 +272,67 @@ def test_promix_step_has_no_host_sync_on_cuda(tmp_path):
         torch.cuda.set_sync_debug_mode(0)
 
 
+class _NumpyInTorchOps(torch.overrides.TorchFunctionMode):
+    """Records every torch function (operators and tensor methods included) that receives a
+    NumPy value, with the package line that called it. On CUDA a NumPy scalar becomes a CPU
+    tensor that the op reads back with ``item()``: a host sync the CPU profiler cannot see,
+    because on a CPU that tensor is an ordinary operand (the mixup coefficients were such
+    scalars; see train.mix_labeled)."""
+
+    def __init__(self):
+        super().__init__()
+        self.hits: dict[str, int] = {}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+
+        def numpy_in(a):
+            if isinstance(a, (list, tuple)):
+                return any(numpy_in(x) for x in a)
+            return isinstance(a, (np.generic, np.ndarray))
+
+        if numpy_in(args) or numpy_in(list(kwargs.values())):
+            import traceback
+            ours = [f for f in traceback.extract_stack()[:-1] if "promix_tutorial" in f.filename]
+            where = f"{ours[-1].filename.rsplit('/', 1)[-1]}:{ours[-1].lineno}" if ours else "?"
+            key = f"{getattr(func, '__name__', func)} at {where}"
+            self.hits[key] = self.hits.get(key, 0) + 1
+        return func(*args, **kwargs)
+
+
+@pytest.mark.parametrize("preset", ["fast", "paper"])
+def test_no_numpy_value_reaches_a_torch_op_in_training_epochs(tmp_path, preset):
+    """Whole warm-up and ProMix epochs of the GPU presets' loop (fast: fast_cnn with scaled
+    logits, channels_last; paper: ResNet-18, FMix, each head mixed separately), on a small
+    CIFAR-shaped arrays file: no torch op gets a NumPy scalar or array. Without the float()
+    of the mixup coefficients in train.mix_labeled this fails with {'mul at augment.py:337': 24}
+    (8 per fast step; checked by hand on 2026-12-03)."""
+    rng = np.random.default_rng(0)
+    npz = tmp_path / "cifar_like.npz"
+    np.savez(npz, x_train=rng.integers(0, 256, (96, 32, 32, 3), dtype=np.uint8),
+             y_train=np.arange(96) % 10, x_test=rng.integers(0, 256, (20, 32, 32, 3),
+                                                             dtype=np.uint8),
+             y_test=np.arange(20) % 10)
+    cfg = make_config(preset, str(npz), "sym:0.5", epochs=4, warmup_epochs=1, lga_start=1,
+                      batch_size=32, eval_batch_size=64, device="cpu")
+    trainer = T.Trainer(cfg, tmp_path / "run", progress=False)
+    trainer.css = torch.rand(trainer.css.shape, generator=torch.Generator().manual_seed(0)) < 0.5
+    with _NumpyInTorchOps() as seen:
+        for phase in ("warmup", "promix"):
+            acc = trainer._train_epoch(1, phase, T.epoch_generator(cfg, 1, trainer.device))
+    assert seen.hits == {}, seen.hits
+    assert acc["n_batches"] == 3 and int(acc["labeled"].sum()) > 0
+
+
+def test_the_numpy_detector_sees_numpy_scalars():
+    """The detector above is not vacuous: operators and functions given NumPy values."""
+    x = torch.ones(3)
+    with _NumpyInTorchOps() as seen:
+        _ = x * np.float64(2.0), np.float32(0.5) * x, torch.lerp(x, x, np.float64(0.3))
+        _ = x + torch.ones(3)  # no NumPy: not recorded
+    assert sum(seen.hits.values()) == 3, seen.hits
+
+
 def _rand_views(g, b=12, c=4):
     r = lambda: torch.randn(b, c, generator=g)  # noqa: E731
     return T.Views(T.Heads(r(), r()), T.Heads(r(), r())), T.Heads(r(), r())

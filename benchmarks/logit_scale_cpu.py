@@ -1,0 +1,160 @@
+"""The fast preset's logit scale (x 1/9) tried on the `cpu` preset, and what it does to MHCS's
+confidence (issue 12's open risk, measured on a CPU, 2026-12-03).
+
+Since 2026-11-28 the `fast` preset multiplies fast_cnn's logits by 1/9 (airbench's output
+scale), measured only on CE's first 8 epochs (benchmarks/fast_schedule_cpu.md). Two questions a
+CPU can answer before a GPU runs it:
+1. MHCS (Eq. 3) and LGA need a confidence of tau (0.99 in the fast preset, 0.95 in the cpu
+   preset): do smaller logits still reach it, i.e. does MHCS still select?
+2. Does the scale help the `cpu` preset (same network, narrower), whose weak spot is 80%
+   symmetric noise (ProMix 23.80% vs CE 27.75% at seed 0, accuracy_cpu.md)?
+
+Each run is the cpu preset at seed 0 (5,000 / 2,000 images of the offline JPEG-75 CIFAR-10 copy),
+made by
+
+  OMP_NUM_THREADS=1 PROMIX_CIFAR10_NPZ=... promix train --dataset cifar10 --preset cpu \\
+      --seed 0 --device cpu --no-bars --out runs/probe_scaled/NAME OPTIONS
+
+with the OPTIONS of `RUNS`, two runs side by side on the 2-core sandbox. This script reads each
+run folder and writes a summary per run to benchmarks/results/logit_scale_cpu/NAME.json (the
+per-epoch test accuracy, selection counts, and from the saved per-sample arrays of the recorded
+epochs how many training samples network 1 predicts as their given label with a confidence of at
+least 0.95 and 0.99, i.e. what MHCS at either tau would see, on the unaugmented images in eval
+mode), and the table to logit_scale_cpu.md:
+
+  python benchmarks/logit_scale_cpu.py runs/probe_scaled     # summarise + table
+  python benchmarks/logit_scale_cpu.py                       # table from the committed summaries
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "logit_scale_cpu"
+ACCURACY_CPU = ROOT / "benchmarks" / "results" / "accuracy_cpu"
+SCALE = "--set logit_scale=0.1111111111111111"
+RECORD = "--set record_epochs=9,24"
+RUNS = {  # name -> options after the common command (the accuracy_cpu cell it compares with)
+    "p80_scaled": (f"--noise sym:0.8 {SCALE} {RECORD}", "promix__sym0.8__seed0"),
+    "ce80_scaled": (f"--noise sym:0.8 --baseline ce {SCALE} {RECORD}", "ce__sym0.8__seed0"),
+    "p80_unscaled": (f"--noise sym:0.8 {RECORD}", "promix__sym0.8__seed0"),
+    "p40a_scaled": (f"--noise asym:0.4 {SCALE} --set record_epochs=10,24",
+                    "promix__asym0.4__seed0"),
+    "p40a_unscaled": ("--noise asym:0.4 --set record_epochs=10,24", "promix__asym0.4__seed0"),
+    "ce40a_scaled": (f"--noise asym:0.4 --baseline ce {SCALE}", "ce__asym0.4__seed0"),
+}
+TAUS = (0.95, 0.99)
+
+
+def options(name: str) -> list[str]:
+    """The command-line options of run ``name`` (beyond the common command above)."""
+    return RUNS[name][0].split()
+
+
+def confident_matches(samples: Path) -> dict:
+    """What MHCS at each tau of `TAUS` would select from a saved epoch (network 1): samples
+    whose largest predicted probability is >= tau and whose predicted class is the given label,
+    and how many of those are truly clean; plus the median largest probability."""
+    with np.load(samples) as z:
+        probs = z["probs"][0].astype(np.float32)
+        noisy, clean, epoch = z["noisy"], z["clean"], int(z["epoch"])
+    conf, pred = probs.max(1), probs.argmax(1)
+    out = {"epoch": epoch, "median_confidence": round(float(np.median(conf)), 4)}
+    for tau in TAUS:
+        hit = (conf >= tau) & (pred == noisy)
+        out[f"matched_at_{tau}"] = int(hit.sum())
+        out[f"matched_at_{tau}_clean"] = int((hit & (noisy == clean)).sum())
+    return out
+
+
+def summarise(run: Path, name: str) -> dict:
+    """The summary of one run folder (see the module docstring)."""
+    hist = json.loads((run / "history.json").read_text())
+    cfg, epochs = hist["config"], hist["epochs"]
+    summary = {"name": name, "options": RUNS[name][0], "compares_with": RUNS[name][1],
+               "config": cfg, "info": hist["info"], "epochs_done": len(epochs),
+               "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(
+                   (run / "history.json").stat().st_mtime)),
+               "final_acc": epochs[-1]["test_acc"],
+               "test_acc_per_epoch": [round(r["test_acc"], 4) for r in epochs],
+               "seconds": round(sum(r.get("seconds", 0.0) for r in epochs), 1)}
+    if cfg["method"] == "promix":
+        w = cfg["warmup_epochs"]
+        summary["warmup_end_acc"] = epochs[w - 1]["test_acc"] if len(epochs) >= w else None
+        summary["selection_per_epoch"] = [
+            {"epoch": r["epoch"], "css": r["selection"]["css"]["count"],
+             "mhcs": r["selection"]["mhcs"]["count"],
+             "mhcs_precision": r["selection"]["mhcs"]["precision"],
+             "beyond_css": r["selection"]["union"]["count"] - r["selection"]["css"]["count"],
+             "lga": r["selection"]["lga"]["count"],
+             "union_precision": r["selection"]["union"]["precision"]}
+            for r in epochs if r["phase"] == "promix"]
+    summary["confidence"] = [confident_matches(p) for p in sorted(run.glob("samples_e*.npz"))]
+    return summary
+
+
+def _cell_final(cell: str) -> float | None:
+    path = ACCURACY_CPU / f"{cell}.json"
+    return json.loads(path.read_text())["final_acc"] if path.is_file() else None
+
+
+def table(results: Path) -> str:
+    rows = {n: json.loads((results / f"{n}.json").read_text())
+            for n in RUNS if (results / f"{n}.json").is_file()}
+    if not rows:
+        return "(no runs summarised yet)"
+    lines = ["| run | options | last-epoch test acc | committed cell (unscaled) | warm-up end "
+             "| MHCS count, first / last ProMix epoch (precision) | beyond CSS, max "
+             "| matched at 0.95 / 0.99 (clean), per saved epoch | median confidence |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for n, s in rows.items():
+        cell = _cell_final(s["compares_with"])
+        sel = s.get("selection_per_epoch") or []
+        mh = (f"{sel[0]['mhcs']} / {sel[-1]['mhcs']} ({sel[-1]['mhcs_precision']:.2f})"
+              if sel else "-")
+        beyond = str(max(r["beyond_css"] for r in sel)) if sel else "-"
+        conf = "; ".join(f"ep {c['epoch'] + 1}: {c['matched_at_0.95']} ({c['matched_at_0.95_clean']})"
+                         f" / {c['matched_at_0.99']} ({c['matched_at_0.99_clean']})"
+                         for c in s["confidence"]) or "-"
+        med = "; ".join(f"{c['median_confidence']:.2f}" for c in s["confidence"]) or "-"
+        warm = f"{s['warmup_end_acc']:.2%}" if s.get("warmup_end_acc") is not None else "-"
+        done = "" if s["epochs_done"] == s["config"]["epochs"] else \
+            f" (after {s['epochs_done']} of {s['config']['epochs']} epochs)"
+        lines.append(f"| {n} | `{s['options']}` | **{s['final_acc']:.2%}**{done} | "
+                     f"{s['compares_with']}: {cell:.2%} | {warm} | {mh} | {beyond} | {conf} | "
+                     f"{med} |" if cell is not None else
+                     f"| {n} | `{s['options']}` | **{s['final_acc']:.2%}**{done} | - | {warm} | "
+                     f"{mh} | {beyond} | {conf} | {med} |")
+    return ("\n".join(lines) + "\n\ncpu preset, seed 0, 5,000 training / 2,000 test images of "
+            "the offline CIFAR-10 copy (JPEG quality 75), this project's 2-core sandbox, two "
+            "runs side by side with one thread each, 2026-12-03. 'matched at tau': training "
+            "samples network 1 predicts as their given label with confidence >= tau, from the "
+            "saved per-sample arrays (eval mode, no augmentation; MHCS itself reads the weak "
+            "view during training), of 5,000; in brackets how many of them are truly clean.")
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv:
+        src = Path(argv[0])
+        for name in RUNS:
+            if (src / name / "history.json").is_file():
+                RESULTS.mkdir(parents=True, exist_ok=True)
+                (RESULTS / f"{name}.json").write_text(
+                    json.dumps(summarise(src / name, name), indent=1) + "\n")
+    text = table(RESULTS)
+    (RESULTS.parent / "logit_scale_cpu.md").write_text(
+        "# The fast preset's logit scale on the cpu preset\n\n"
+        "Built by `python benchmarks/logit_scale_cpu.py` (its docstring has the commands).\n\n"
+        + text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
