@@ -109,27 +109,27 @@ def table(results: Path) -> str:
     if not rows:
         return "(no runs summarised yet)"
     lines = ["| run | options | last-epoch test acc | committed cell (unscaled) | warm-up end "
-             "| MHCS count, first / last ProMix epoch (precision) | beyond CSS, max "
+             "| MHCS count, first / last ProMix epoch (precision) | LGA, last epoch "
+             "| beyond CSS, max "
              "| matched at 0.95 / 0.99 (clean), per saved epoch | median confidence |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for n, s in rows.items():
         cell = _cell_final(s["compares_with"])
         sel = s.get("selection_per_epoch") or []
         mh = (f"{sel[0]['mhcs']} / {sel[-1]['mhcs']} ({sel[-1]['mhcs_precision']:.2f})"
               if sel else "-")
+        lga = str(sel[-1]["lga"]) if sel else "-"
         beyond = str(max(r["beyond_css"] for r in sel)) if sel else "-"
-        conf = "; ".join(f"ep {c['epoch'] + 1}: {c['matched_at_0.95']} ({c['matched_at_0.95_clean']})"
-                         f" / {c['matched_at_0.99']} ({c['matched_at_0.99_clean']})"
-                         for c in s["confidence"]) or "-"
+        conf = "; ".join(f"ep {c['epoch'] + 1}: {c['matched_at_0.95']} "
+                         f"({c['matched_at_0.95_clean']}) / {c['matched_at_0.99']} "
+                         f"({c['matched_at_0.99_clean']})" for c in s["confidence"]) or "-"
         med = "; ".join(f"{c['median_confidence']:.2f}" for c in s["confidence"]) or "-"
         warm = f"{s['warmup_end_acc']:.2%}" if s.get("warmup_end_acc") is not None else "-"
         done = "" if s["epochs_done"] == s["config"]["epochs"] else \
             f" (after {s['epochs_done']} of {s['config']['epochs']} epochs)"
-        lines.append(f"| {n} | `{s['options']}` | **{s['final_acc']:.2%}**{done} | "
-                     f"{s['compares_with']}: {cell:.2%} | {warm} | {mh} | {beyond} | {conf} | "
-                     f"{med} |" if cell is not None else
-                     f"| {n} | `{s['options']}` | **{s['final_acc']:.2%}**{done} | - | {warm} | "
-                     f"{mh} | {beyond} | {conf} | {med} |")
+        ref = f"{s['compares_with']}: {cell:.2%}" if cell is not None else "-"
+        lines.append(f"| {n} | `{s['options']}` | **{s['final_acc']:.2%}**{done} | {ref} | "
+                     f"{warm} | {mh} | {lga} | {beyond} | {conf} | {med} |")
     return ("\n".join(lines) + "\n\ncpu preset, seed 0, 5,000 training / 2,000 test images of "
             "the offline CIFAR-10 copy (JPEG quality 75), this project's 2-core sandbox, two "
             "runs side by side with one thread each, 2026-12-03. 'matched at tau': training "
