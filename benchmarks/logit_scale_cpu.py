@@ -9,8 +9,8 @@ CPU can answer before a GPU runs it:
 2. Does the scale help the `cpu` preset (same network, narrower), whose weak spot is 80%
    symmetric noise (ProMix 23.80% vs CE 27.75% at seed 0, accuracy_cpu.md)?
 
-Each run is the cpu preset at seed 0 (5,000 / 2,000 images of the offline JPEG-75 CIFAR-10 copy),
-made by
+Each run is the cpu preset at seed 0 unless its options say otherwise (5,000 / 2,000 images of
+the offline JPEG-75 CIFAR-10 copy), made by
 
   OMP_NUM_THREADS=1 PROMIX_CIFAR10_NPZ=... promix train --dataset cifar10 --preset cpu \\
       --seed 0 --device cpu --no-bars --out runs/probe_scaled/NAME OPTIONS
@@ -47,6 +47,10 @@ RUNS = {  # name -> options after the common command (the accuracy_cpu cell it c
                     "promix__asym0.4__seed0"),
     "p40a_unscaled": ("--noise asym:0.4 --set record_epochs=10,24", "promix__asym0.4__seed0"),
     "ce40a_scaled": (f"--noise asym:0.4 --baseline ce {SCALE}", "ce__asym0.4__seed0"),
+    # a second seed of the asym:0.4 pair (the later --seed replaces the common command's)
+    "p40a_scaled_s1": (f"--noise asym:0.4 --seed 1 {SCALE} --set record_epochs=10,24",
+                       "promix__asym0.4__seed1"),
+    "ce40a_scaled_s1": (f"--noise asym:0.4 --seed 1 --baseline ce {SCALE}", "ce__asym0.4__seed1"),
 }
 TAUS = (0.95, 0.99)
 
@@ -130,12 +134,13 @@ def table(results: Path) -> str:
         ref = f"{s['compares_with']}: {cell:.2%}" if cell is not None else "-"
         lines.append(f"| {n} | `{s['options']}` | **{s['final_acc']:.2%}**{done} | {ref} | "
                      f"{warm} | {mh} | {lga} | {beyond} | {conf} | {med} |")
-    return ("\n".join(lines) + "\n\ncpu preset, seed 0, 5,000 training / 2,000 test images of "
-            "the offline CIFAR-10 copy (JPEG quality 75), this project's 2-core sandbox, two "
-            "runs side by side with one thread each, 2026-12-03. 'matched at tau': training "
-            "samples network 1 predicts as their given label with confidence >= tau, from the "
-            "saved per-sample arrays (eval mode, no augmentation; MHCS itself reads the weak "
-            "view during training), of 5,000; in brackets how many of them are truly clean.")
+    return ("\n".join(lines) + "\n\ncpu preset, seed 0 (or as the options say), 5,000 "
+            "training / 2,000 test images of the offline CIFAR-10 copy (JPEG quality 75), this "
+            "project's 2-core sandbox, two runs side by side with one thread each, 2026-12-03. "
+            "'matched at tau': training samples network 1 predicts as their given label with "
+            "confidence >= tau, from the saved per-sample arrays (eval mode, no augmentation; "
+            "MHCS itself reads the weak view during training), of 5,000; in brackets how many "
+            "of them are truly clean.")
 
 
 def main(argv=None) -> int:

@@ -312,10 +312,11 @@ def make_config(preset: str = "paper", dataset: str = "cifar10", noise: str = "s
                     # only, one seed: not yet confirmed on a GPU, where
                     # benchmarks/fast_recipe_probe.py compares these schedules, scaled and not,
                     # over ProMix's warm-up and first epochs (device_check.sh step 3b). Whole
-                    # ProMix runs of the narrower cpu preset with the same scale (seed 0,
-                    # benchmarks/results/logit_scale_cpu.md, 2026-12-03): ProMix and CE both 2-4
-                    # points higher, MHCS still selects but fewer (asym:0.4, last epoch: 883 vs
-                    # 1,589 at tau 0.95; 282 vs 422 training samples matched at 0.99).
+                    # ProMix runs of the narrower cpu preset with the same scale (sym:0.8 seed 0,
+                    # asym:0.4 seeds 0-1, benchmarks/results/logit_scale_cpu.md, 2026-12-03):
+                    # ProMix and CE both 1-4 points higher, MHCS still selects but fewer (asym:0.4
+                    # seed 0, last epoch: 883 vs 1,589 at tau 0.95; 282 vs 422 training samples
+                    # matched at 0.99).
                     lr=0.1, lr_min=1e-4, lr_per_step=False, lr_warmup_frac=0.0, nesterov=False,
                     logit_scale=1 / 9)
     elif preset == "cpu":

@@ -309,12 +309,12 @@ def test_no_numpy_value_reaches_a_torch_op_in_training_epochs(tmp_path, preset):
     (8 per fast step; checked by hand on 2026-12-03)."""
     rng = np.random.default_rng(0)
     npz = tmp_path / "cifar_like.npz"
-    np.savez(npz, x_train=rng.integers(0, 256, (96, 32, 32, 3), dtype=np.uint8),
-             y_train=np.arange(96) % 10, x_test=rng.integers(0, 256, (20, 32, 32, 3),
+    np.savez(npz, x_train=rng.integers(0, 256, (48, 32, 32, 3), dtype=np.uint8),
+             y_train=np.arange(48) % 10, x_test=rng.integers(0, 256, (20, 32, 32, 3),
                                                              dtype=np.uint8),
              y_test=np.arange(20) % 10)
     cfg = make_config(preset, str(npz), "sym:0.5", epochs=4, warmup_epochs=1, lga_start=1,
-                      batch_size=32, eval_batch_size=64, device="cpu")
+                      batch_size=16, eval_batch_size=64, device="cpu")
     trainer = T.Trainer(cfg, tmp_path / "run", progress=False)
     trainer.css = torch.rand(trainer.css.shape, generator=torch.Generator().manual_seed(0)) < 0.5
     with _NumpyInTorchOps() as seen:
