@@ -33,6 +33,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
+
+from promix_tutorial.history import RunHistory
+from promix_tutorial.selection import matched_high_confidence
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "logit_scale_cpu"
@@ -60,17 +64,16 @@ def options(name: str) -> list[str]:
     return RUNS[name][0].split()
 
 
-def confident_matches(samples: Path) -> dict:
-    """What MHCS at each tau of `TAUS` would select from a saved epoch (network 1): samples
-    whose largest predicted probability is >= tau and whose predicted class is the given label,
-    and how many of those are truly clean; plus the median largest probability."""
-    with np.load(samples) as z:
-        probs = z["probs"][0].astype(np.float32)
-        noisy, clean, epoch = z["noisy"], z["clean"], int(z["epoch"])
-    conf, pred = probs.max(1), probs.argmax(1)
-    out = {"epoch": epoch, "median_confidence": round(float(np.median(conf)), 4)}
+def confident_matches(samples: dict) -> dict:
+    """What MHCS (Eq. 3, `selection.matched_high_confidence`) at each tau of `TAUS` would
+    select from one saved epoch's per-sample arrays (`RunHistory.samples`), network 1: how many
+    samples, and how many of those are truly clean; plus the median largest probability."""
+    probs = torch.from_numpy(samples["probs"][0].astype(np.float32))
+    noisy, clean = torch.from_numpy(samples["noisy"]), torch.from_numpy(samples["clean"])
+    out = {"epoch": int(samples["epoch"]),
+           "median_confidence": round(float(np.median(probs.max(1).values.numpy())), 4)}
     for tau in TAUS:
-        hit = (conf >= tau) & (pred == noisy)
+        hit = matched_high_confidence(probs, noisy, tau)
         out[f"matched_at_{tau}"] = int(hit.sum())
         out[f"matched_at_{tau}_clean"] = int((hit & (noisy == clean)).sum())
     return out
@@ -78,15 +81,15 @@ def confident_matches(samples: Path) -> dict:
 
 def summarise(run: Path, name: str) -> dict:
     """The summary of one run folder (see the module docstring)."""
-    hist = json.loads((run / "history.json").read_text())
-    cfg, epochs = hist["config"], hist["epochs"]
+    hist = RunHistory(run)
+    cfg, epochs = hist.config, hist.records
     summary = {"name": name, "options": RUNS[name][0], "compares_with": RUNS[name][1],
-               "config": cfg, "info": hist["info"], "epochs_done": len(epochs),
+               "config": cfg, "info": hist.info, "epochs_done": len(epochs),
                "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(
                    (run / "history.json").stat().st_mtime)),
-               "final_acc": epochs[-1]["test_acc"],
-               "test_acc_per_epoch": [round(r["test_acc"], 4) for r in epochs],
-               "seconds": round(sum(r.get("seconds", 0.0) for r in epochs), 1)}
+               "final_acc": hist.final_accuracy(),
+               "test_acc_per_epoch": [round(a, 4) for a in hist.series("test_acc").tolist()],
+               "seconds": round(float(np.nansum(hist.series("seconds"))), 1)}
     if cfg["method"] == "promix":
         w = cfg["warmup_epochs"]
         summary["warmup_end_acc"] = epochs[w - 1]["test_acc"] if len(epochs) >= w else None
@@ -98,7 +101,7 @@ def summarise(run: Path, name: str) -> dict:
              "lga": r["selection"]["lga"]["count"],
              "union_precision": r["selection"]["union"]["precision"]}
             for r in epochs if r["phase"] == "promix"]
-    summary["confidence"] = [confident_matches(p) for p in sorted(run.glob("samples_e*.npz"))]
+    summary["confidence"] = [confident_matches(hist.samples(e)) for e in hist.sample_epochs()]
     return summary
 
 

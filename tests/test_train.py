@@ -2,6 +2,7 @@
 the real CIFAR-10 data path. Seeds are fixed; assertions have slack, never exact floats, except
 where exactness is the point (resume)."""
 import json
+import traceback
 
 import numpy as np
 import pytest
@@ -292,7 +293,6 @@ class _NumpyInTorchOps(torch.overrides.TorchFunctionMode):
             return isinstance(a, (np.generic, np.ndarray))
 
         if numpy_in(args) or numpy_in(list(kwargs.values())):
-            import traceback
             ours = [f for f in traceback.extract_stack()[:-1] if "promix_tutorial" in f.filename]
             where = f"{ours[-1].filename.rsplit('/', 1)[-1]}:{ours[-1].lineno}" if ours else "?"
             key = f"{getattr(func, '__name__', func)} at {where}"
