@@ -62,7 +62,7 @@ from promix_tutorial.history import save_json
 from promix_tutorial.results import cell_name, hardware, rebuild_table, select_cells
 from promix_tutorial.sweep import (INLINE, Cell, Launcher, add_launcher_args,
                                    launcher_from_args, make_cell, plan_lanes, run_cells)
-from promix_tutorial.train import Trainer, prepare_data
+from promix_tutorial.train import Trainer, amp_name, prepare_data
 from gpu_sharing import measured_counts, slowdown
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -223,7 +223,8 @@ def paper_epoch_time(cfg, out_dir: Path) -> dict:
             "epochs": {"warmup": cfg.warmup_epochs, "promix": n_promix, "promix_lga": n_lga},
             "projected_total_hours": round(total / 3600, 2),
             "n_train": len(trainer.data.y_noisy), "model": cfg.model,
-            "batch_size": cfg.batch_size, "amp_bf16": cfg.amp and trainer.device.type == "cuda", "device": str(trainer.device),
+            "batch_size": cfg.batch_size, "amp": amp_name(trainer.amp_dtype),
+            "device": str(trainer.device),
             "hardware": hardware(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "data": data_text(cfg), "command": "python benchmarks/accuracy_gpu.py --paper-epoch-time",
             "config": cfg.to_dict()}

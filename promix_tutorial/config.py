@@ -148,7 +148,9 @@ class TrainConfig:
     use_unlabeled: bool = True
     # --- system and records
     device: str = "auto"              # auto | cpu | cuda | cuda:N | mps
-    amp: bool = True                  # bfloat16 autocast on CUDA (ignored elsewhere)
+    amp: bool = True                  # autocast on CUDA (ignored elsewhere): bfloat16, or
+    #                                   float16 + loss scaling before compute capability 8
+    #                                   (T4, V100); train.amp_dtype
     channels_last: bool = True        # channels_last memory format (3-channel images)
     compile: bool = False             # torch.compile the networks (train.compile_net)
     eval_batch_size: int = 1024

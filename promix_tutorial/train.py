@@ -24,7 +24,8 @@ The dataset sits on the training device as uint8; augmentation is batched tensor
 (augment.py). Nothing in a step makes the host wait for the GPU: every subset is a mask used
 arithmetically (`masked_mean`, static shapes), the mixup coefficients are drawn on the host at
 the start of the epoch, and RandAugment runs on the whole batch on CUDA (tests/test_train.py
-checks both with the profiler and CUDA's sync debug mode). On CUDA: bfloat16 autocast;
+checks both with the profiler and CUDA's sync debug mode). On CUDA: bfloat16 autocast (float16
+with loss scaling on GPUs older than compute capability 8.0, `amp_dtype`);
 ``cfg.compile`` wraps the networks in torch.compile. channels_last memory format for 3-channel
 images on every device (measured 1.4x faster training of the cpu preset's CNN on a 2-core CPU
 too). Randomness: one generator per epoch seeded from (seed, epoch), so a resumed run repeats an
@@ -198,10 +199,27 @@ def compile_net(net: torch.nn.Module):
     return torch.compile(net, backend=COMPILE_BACKEND)
 
 
-def _amp_context(cfg: TrainConfig, device: torch.device):
-    if cfg.amp and device.type == "cuda":
-        return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
-    return lambda: torch.autocast(device.type, enabled=False)
+def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of the step and the evaluation, or None (float32: ``cfg.amp`` off, or
+    not CUDA). bfloat16 on GPUs that compute it natively (compute capability 8.0 and newer:
+    A100, L4, H100; and ROCm); float16 on older ones (T4, Colab's free GPU, and V100), which only
+    emulate bfloat16. float16 needs loss scaling (`Trainer` then uses a GradScaler)."""
+    if not cfg.amp or device.type != "cuda":
+        return None
+    if torch.version.hip or torch.cuda.get_device_capability(device)[0] >= 8:
+        return torch.bfloat16
+    return torch.float16
+
+
+def amp_name(dtype: torch.dtype | None) -> str:
+    """``"bfloat16"``, ``"float16"`` or ``"off"``: what a run's history.json records as "amp"."""
+    return str(dtype).removeprefix("torch.") if dtype is not None else "off"
+
+
+def _amp_context(dtype: torch.dtype | None, device: torch.device):
+    if dtype is None:
+        return lambda: torch.autocast(device.type, enabled=False)
+    return lambda: torch.autocast(device.type, dtype=dtype)
 
 
 # ----------------------------------------------------------------------------- one batch's pieces
@@ -442,7 +460,14 @@ class Trainer:
         params = [p for net in self.nets for p in net.parameters()]
         self.opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
                                    weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
-        self.amp = _amp_context(cfg, self.device)
+        self.amp_dtype = amp_dtype(cfg, self.device)
+        self.amp = _amp_context(self.amp_dtype, self.device)
+        # float16 gradients underflow without loss scaling; bfloat16 and float32 need none (the
+        # disabled scaler passes the loss and the step through unchanged). The enabled scaler
+        # reads its inf check back once per step (GradScaler.step): the one host sync of the
+        # float16 path, which the bfloat16 GPUs the sync tests run on do not have.
+        self.scaler = torch.amp.GradScaler(self.device.type,
+                                           enabled=self.amp_dtype == torch.float16)
         C, N = self.data.num_classes, len(self.data.y_noisy)
         self.prior_l = torch.stack([uniform_prior(C, self.device)] * n_nets)
         self.prior_u = self.prior_l.clone()
@@ -480,7 +505,8 @@ class Trainer:
     def _checkpoint_state(self, epoch: int) -> dict:
         return {"epoch": epoch, "nets": [n.state_dict() for n in self.nets],
                 "optimizer": self.opt.state_dict(), "prior_l": self.prior_l,
-                "prior_u": self.prior_u, "css": self.css, "records": json.dumps(self.records)}
+                "prior_u": self.prior_u, "css": self.css, "records": json.dumps(self.records),
+                "scaler": self.scaler.state_dict()}
 
     def _load_checkpoint(self):
         state = torch.load(self.out / "checkpoint.pt", map_location=self.device,
@@ -488,6 +514,8 @@ class Trainer:
         for net, sd in zip(self.nets, state["nets"]):
             net.load_state_dict(sd)
         self.opt.load_state_dict(state["optimizer"])
+        if state.get("scaler"):  # {} when saved without float16 loss scaling
+            self.scaler.load_state_dict(state["scaler"])
         self.prior_l, self.prior_u = state["prior_l"], state["prior_u"]
         self.css = state["css"]
         self.records = json.loads(state["records"])
@@ -503,7 +531,9 @@ class Trainer:
     def _info(self) -> dict:
         return {"device": str(self.device), "device_name": (torch.cuda.get_device_name(self.device)
                                                             if self.device.type == "cuda" else "cpu"),
-                "torch": torch.__version__, "n_train": len(self.data.y_noisy),
+                "torch": torch.__version__,
+                "amp": amp_name(self.amp_dtype),
+                "n_train": len(self.data.y_noisy),
                 "n_test": len(self.data.y_test), "num_classes": self.data.num_classes,
                 "actual_noise_rate": round(self.noisy.actual_rate, 5),
                 "classes": list(self.ds.classes)}
@@ -636,9 +666,10 @@ class Trainer:
                                            mix_lam)
         with record_function("promix/backward"):
             self.opt.zero_grad(set_to_none=True)
-            terms["total"].backward()
+            self.scaler.scale(terms["total"]).backward()
         with record_function("promix/optimizer"):
-            self.opt.step()
+            self.scaler.step(self.opt)
+            self.scaler.update()
         for k, v in terms.items():
             acc["loss_sums"][k] = acc["loss_sums"].get(k, 0.0) + v.detach().float()
         acc["n_batches"] += 1

@@ -519,6 +519,7 @@ def test_accuracy_gpu_epoch_time_projection(tmp_path, monkeypatch, capsys):
     assert all(v > 0 for v in sec.values())
     total = sum(n[k] * sec[k] for k in n)
     assert rec["projected_total_hours"] == pytest.approx(total / 3600, abs=0.01)
+    assert rec["amp"] == "off"  # the CPU runs float32 (bfloat16 / float16 on CUDA: amp_dtype)
     assert "projected 4 epochs" in capsys.readouterr().out
 
 

@@ -462,6 +462,54 @@ def test_compiled_networks_train_and_checkpoint_plainly(tmp_path, monkeypatch):
     assert not any(k.startswith("_orig_mod") for k in state["nets"][0])
 
 
+@pytest.mark.parametrize("capability, expected", [
+    ((7, 0), torch.float16), ((7, 5), torch.float16),        # V100, T4 (Colab's free GPU)
+    ((8, 0), torch.bfloat16), ((8, 9), torch.bfloat16), ((9, 0), torch.bfloat16)])  # A100 L4 H100
+def test_amp_dtype_is_bfloat16_only_where_the_gpu_computes_it(monkeypatch, capability, expected):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.version, "hip", None)
+    cuda = torch.device("cuda")
+    assert T.amp_dtype(tiny(), cuda) is expected
+    assert T.amp_dtype(tiny(amp=False), cuda) is None
+    assert T.amp_dtype(tiny(), torch.device("cpu")) is None
+    monkeypatch.setattr(torch.version, "hip", "6.2")  # ROCm GPUs: bfloat16
+    assert T.amp_dtype(tiny(), cuda) is torch.bfloat16
+    assert [T.amp_name(d) for d in (torch.bfloat16, torch.float16, None)] == [
+        "bfloat16", "float16", "off"]
+
+
+@pytest.mark.parametrize("device", [
+    "cpu", pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(
+        not torch.cuda.is_available(), reason="needs a CUDA GPU")])])
+def test_float16_autocast_trains_with_loss_scaling_and_resumes_it(tmp_path, monkeypatch, device):
+    """The float16 path of GPUs before compute capability 8 (a T4), forced on the CPU (and on
+    whatever CUDA GPU the device check runs on): the networks compute in float16, a GradScaler
+    scales every step's loss and steps the optimiser, its state is checkpointed and a resumed
+    run restores it."""
+    monkeypatch.setattr(T, "amp_dtype", lambda cfg, device: torch.float16)
+    scales = []
+    original_step = torch.amp.GradScaler.step
+
+    def step(self, optimizer, *args, **kwargs):
+        scales.append(self.get_scale())
+        return original_step(self, optimizer, *args, **kwargs)
+
+    monkeypatch.setattr(torch.amp.GradScaler, "step", step)
+    cfg = tiny(epochs=3, warmup_epochs=1, lga_start=2, n_train=400, n_test=200, batch_size=100,
+               device=device)
+    trainer = T.Trainer(cfg, tmp_path, progress=False)
+    dtypes = set()
+    trainer.nets[0].register_forward_hook(lambda m, i, out: dtypes.add(out[0].dtype))
+    hist = trainer.fit()
+    assert dtypes == {torch.float16} and hist.info["amp"] == "float16"
+    assert all(np.isfinite(r["losses"]["total"]) for r in hist.records)
+    assert len(scales) == 3 * 4 and all(s > 1 for s in scales)  # 3 epochs x 4 batches, scaled
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["scaler"]
+    assert state["scale"] == scales[-1] and state["_growth_tracker"] > 0
+    resumed = T.Trainer(cfg, tmp_path, resume=True, progress=False)
+    assert resumed.scaler.is_enabled() and resumed.scaler.state_dict() == state
+
+
 def test_an_empty_labeled_set_is_warned_and_recorded(tmp_path, capsys):
     """w/o Base Selection with tau = 1: MHCS can select nothing, so each ProMix epoch prints one
     warning line per network and records it in history.json."""
