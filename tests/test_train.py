@@ -508,6 +508,13 @@ def test_float16_autocast_trains_with_loss_scaling_and_resumes_it(tmp_path, monk
     assert state["scale"] == scales[-1] and state["_growth_tracker"] > 0
     resumed = T.Trainer(cfg, tmp_path, resume=True, progress=False)
     assert resumed.scaler.is_enabled() and resumed.scaler.state_dict() == state
+    # a checkpoint written before the scaler existed (or on a bfloat16 GPU: {}) still resumes,
+    # with a fresh scaler
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    del ckpt["scaler"]
+    torch.save(ckpt, tmp_path / "checkpoint.pt")
+    fresh = T.Trainer(cfg, tmp_path, resume=True, progress=False)
+    assert fresh.start_epoch == 3 and fresh.scaler.get_scale() == 2.0 ** 16
 
 
 def test_an_empty_labeled_set_is_warned_and_recorded(tmp_path, capsys):
