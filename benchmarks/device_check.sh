@@ -2,7 +2,8 @@
 # The checks only a GPU can make, as ONE command for a lent device machine (issue 12):
 #   0. a tiny ProMix run on CUDA; if it fails the script stops at once (a fix, not device time,
 #      is needed then),
-#   1. the CUDA tests (pytest -m cuda: device placement, no host sync in the step),
+#   1. the CUDA tests (pytest -m cuda: device placement, no host sync in the step, the float16
+#      + loss-scaling path of pre-Ampere GPUs such as Colab's T4 forced on this GPU),
 #   2. benchmarks/step_profile.py: where a fast-preset ProMix step's time goes, images/s per
 #      network, the augmentation's share, CUDA's count of host syncs,
 #   3. benchmarks/throughput.py: the device pipeline vs a PIL DataLoader, fast and paper networks,
