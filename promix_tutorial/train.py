@@ -217,9 +217,7 @@ def amp_name(dtype: torch.dtype | None) -> str:
 
 
 def _amp_context(dtype: torch.dtype | None, device: torch.device):
-    if dtype is None:
-        return lambda: torch.autocast(device.type, enabled=False)
-    return lambda: torch.autocast(device.type, dtype=dtype)
+    return lambda: torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
 
 # ----------------------------------------------------------------------------- one batch's pieces
