@@ -8,7 +8,9 @@ hand after a few epochs; each was made by
   OMP_NUM_THREADS=1 PROMIX_CIFAR10_NPZ=... promix train --preset fast --baseline ce \\
       --noise sym:0.8 --device cpu --no-bars --out runs/probe_fast/NAME [--set ...]
 
-with the ``--set`` options of `RUNS` (relative to today's fast preset: the recipe's per-epoch
+with the ``--set`` options of `RUNS` (ProMix runs, `PROMIX_RUNS`: the same command without
+``--baseline ce``, both networks' warm-up and first ProMix epochs, with CSS's selection per
+epoch) (relative to today's fast preset: the recipe's per-epoch
 cosine from lr 0.1, logits times 1/9 as airbench scales them; ``logit_scale=1`` undoes that). This script copies each run's
 history.json into benchmarks/results/fast_schedule_cpu/NAME.json and writes the per-epoch table
 (test accuracy, mean training loss, lr at the epoch's start) to fast_schedule_cpu.md:
@@ -44,9 +46,19 @@ RUNS = {
 }
 
 
+# ProMix runs (both networks' warm-up, then ProMix epochs), stopped by hand: the command above
+# without ``--baseline ce``. Their table sets each epoch's selection beside the shipped GPU
+# reference run of the same noise and seed (`GPU_PROMIX`, whatever preset it was made with: its
+# manifest entry says which).
+PROMIX_RUNS = {
+    "promix80_recipe_scaled": "(none: the fast preset since 2026-11-28)",
+}
+GPU_PROMIX = "promix__sym0.8__seed0"
+
+
 def options(name: str) -> list[str]:
     """The ``--set`` arguments of run ``name`` (its entry without the words in brackets)."""
-    return RUNS[name].split("(")[0].split()
+    return {**RUNS, **PROMIX_RUNS}[name].split("(")[0].split()
 
 
 def table(results: Path) -> str:
@@ -72,15 +84,72 @@ def table(results: Path) -> str:
             "2026-11-28. A uniform guess has loss ln 10 = 2.30.")
 
 
+def _sel(s: dict | None) -> str:
+    return f"{s['precision']:.2f} / {s['recall']:.2f} / {s['f1']:.2f}" if s else ""
+
+
+def _acc(r: dict) -> str:
+    return f"{r['test_acc']:.1%} ({', '.join(f'{a:.1%}' for a in r['test_acc_nets'])})"
+
+
+def _gpu_reference():
+    """The shipped GPU run `GPU_PROMIX` (records and manifest entry), or None."""
+    from promix_tutorial.reference import ReferenceRunError, load_reference
+    try:
+        return load_reference(GPU_PROMIX)
+    except ReferenceRunError:
+        return None
+
+
+def promix_table(results: Path, name: str) -> str:
+    """Per epoch of ProMix run ``name``: the ensemble's (and each network's) test accuracy; the
+    precision / recall / F1 of CSS's selection for the next epoch (``css_next``, network 1; after
+    the last warm-up epoch it is ProMix's first selection); the best F1 of the tuned small-loss
+    and GMM baselines on the same losses; in ProMix epochs the labeled set (size, share of
+    correct targets) and MHCS's picks (Eq. 3: count, precision); beside them the GPU run's test
+    accuracy and CSS selection at the same epoch."""
+    h = json.loads((results / f"{name}.json").read_text())
+    gpu = _gpu_reference()
+    g = {r["epoch"]: r for r in gpu.records} if gpu else {}
+    lines = ["| epoch | phase | test acc (nets) | CSS next P / R / F1 | small-loss F1 | GMM F1 "
+             "| labeled (target acc) | MHCS (P) | GPU test acc | GPU CSS next P / R / F1 |",
+             "|" + "---|" * 10]
+    for r in h["epochs"]:
+        sel, gr = r.get("selection"), g.get(r["epoch"])
+        lab = (f"{sel['labeled']['count']:,} ({sel['labeled']['target_acc']:.2f})"
+               if sel else "")
+        mhcs = f"{sel['mhcs']['count']:,} ({sel['mhcs']['precision']:.2f})" if sel else ""
+        lines.append(
+            f"| {r['epoch'] + 1} | {r['phase']} | {_acc(r)} | {_sel(r.get('css_next'))} "
+            f"| {r['baselines']['small_loss']['f1']:.2f} | {r['baselines']['gmm']['f1']:.2f} "
+            f"| {lab} | {mhcs} | {_acc(gr) if gr else ''} "
+            f"| {_sel(gr.get('css_next')) if gr else ''} |")
+    info, secs = h["info"], [r["seconds"] for r in h["epochs"]]
+    gpu_text = (f"GPU: the shipped reference run {GPU_PROMIX} ({gpu.entry['device_name']}, "
+                f"{gpu.entry['preset']}, finished {gpu.entry['finished']})" if gpu else
+                f"GPU: no reference run {GPU_PROMIX} is shipped")
+    return (f"### {name}: {PROMIX_RUNS[name]}\n\n" + "\n".join(lines) + "\n\n"
+            f"ProMix (both networks), sym:0.8, seed 0, full CIFAR-10 (offline JPEG-75 copy, "
+            f"{info['n_train']:,} training images, actual noise rate {info['actual_noise_rate']:.3f}), "
+            f"test accuracy on all {info['n_test']:,} test images; device {info['device']}, torch "
+            f"{info['torch']}; {len(secs)} epochs of {min(secs):.0f}-{max(secs):.0f} s of "
+            f"training each (evaluation not counted), then stopped by hand. {gpu_text}.")
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv:
         src = Path(argv[0])
-        for name in RUNS:
+        for name in {**RUNS, **PROMIX_RUNS}:
             if (src / name / "history.json").is_file():
                 RESULTS.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src / name / "history.json", RESULTS / f"{name}.json")
     text = table(RESULTS)
+    promix = [promix_table(RESULTS, n) for n in PROMIX_RUNS if (RESULTS / f"{n}.json").is_file()]
+    if promix:
+        text += ("\n\n## ProMix: warm-up and first ProMix epochs\n\nRun by the command above "
+                 "without `--baseline ce`, alone with two threads (OMP_NUM_THREADS=2) on the "
+                 "same sandbox, 2026-12-03.\n\n" + "\n\n".join(promix))
     (RESULTS.parent / "fast_schedule_cpu.md").write_text(
         "# The fast preset's first epochs on a CPU, per schedule\n\n"
         "Built by `python benchmarks/fast_schedule_cpu.py` (its docstring has the commands).\n\n"

@@ -318,7 +318,10 @@ def make_config(preset: str = "paper", dataset: str = "cifar10", noise: str = "s
                     # asym:0.4 seeds 0-1, benchmarks/results/logit_scale_cpu.md, 2026-12-03):
                     # ProMix and CE both 1-4 points higher, MHCS still selects but fewer (asym:0.4
                     # seed 0, last epoch: 883 vs 1,589 at tau 0.95; 282 vs 422 training samples
-                    # matched at 0.99).
+                    # matched at 0.99). ProMix's own warm-up at this scale on the CPU (sym:0.8,
+                    # seed 0, 2026-12-03, fast_schedule_cpu.md): after 8 epochs 55.7% and CSS's
+                    # first selection precision 0.80, recall 0.58 (the H100's unscaled run: 26.4%,
+                    # 0.56, 0.40); MHCS picked 8 samples in the first ProMix epoch.
                     lr=0.1, lr_min=1e-4, lr_per_step=False, lr_warmup_frac=0.0, nesterov=False,
                     logit_scale=1 / 9)
     elif preset == "cpu":

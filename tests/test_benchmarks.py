@@ -412,17 +412,57 @@ def test_fast_schedule_cpu_copies_histories_and_tabulates(tmp_path, monkeypatch)
     assert "| H100, 2026-11-27 |" in md and "| 13.2% | 15.3% |" in md  # the archived cell
 
 
+def test_fast_schedule_cpu_tabulates_a_promix_run_beside_the_gpu_reference(tmp_path,
+                                                                            monkeypatch):
+    """A ProMix run's table: warm-up epochs with CSS's next selection, ProMix epochs with the
+    labeled set and MHCS, and the shipped GPU run's same epoch beside them (or a note)."""
+    mod = load("fast_schedule_cpu")
+    monkeypatch.setattr(mod, "RESULTS", tmp_path / "res" / "fast_schedule_cpu")
+    run = tmp_path / "runs" / "promix80_recipe_scaled"
+    run.mkdir(parents=True)
+    sel = {"precision": 0.62341, "recall": 0.44701, "f1": 0.52067, "count": 9000}
+    base = {"small_loss": {"f1": 0.591}, "gmm": {"f1": 0.5899}}
+    warm = {"epoch": 0, "phase": "warmup", "test_acc": 0.3086, "test_acc_nets": [0.312, 0.299],
+            "css_next": sel, "baselines": base, "seconds": 497.5}
+    pro = {**warm, "epoch": 1, "phase": "promix", "seconds": 1200.0,
+           "selection": {"labeled": {"count": 10123, "target_acc": 0.7}, "mhcs":
+                         {"count": 15, "precision": 0.93333}}}
+    info = {"device": "cpu", "torch": "2.x", "n_train": 50000, "n_test": 10000,
+            "actual_noise_rate": 0.72108}
+    (run / "history.json").write_text(json.dumps({"config": {}, "info": info,
+                                                  "epochs": [warm, pro]}))
+    assert mod.main([str(tmp_path / "runs")]) == 0
+    md = (tmp_path / "res" / "fast_schedule_cpu.md").read_text()
+    assert "## ProMix: warm-up and first ProMix epochs" in md
+    assert "| 1 | warmup | 30.9% (31.2%, 29.9%) | 0.62 / 0.45 / 0.52 | 0.59 | 0.59 |  |  |" in md
+    assert "| 2 | promix | 30.9% (31.2%, 29.9%) | 0.62 / 0.45 / 0.52 | 0.59 | 0.59 " \
+           "| 10,123 (0.70) | 15 (0.93) |" in md
+    assert "2 epochs of 498-1200 s of training each" in md
+    # the shipped reference run (H100, 2026-11-27): its first epoch's accuracy and selection
+    gpu = mod._gpu_reference()
+    assert gpu is not None
+    g0 = gpu.records[0]
+    assert f"| {g0['test_acc']:.1%} (" in md and mod._sel(g0["css_next"]) in md
+    assert f"the shipped reference run {mod.GPU_PROMIX} ({gpu.entry['device_name']}" in md
+    # without a shipped run the table says so
+    monkeypatch.setenv("PROMIX_REFERENCE_DIR", str(tmp_path / "none"))
+    assert mod.main([]) == 0
+    assert f"GPU: no reference run {mod.GPU_PROMIX} is shipped" in \
+        (tmp_path / "res" / "fast_schedule_cpu.md").read_text()
+
+
 def test_fast_schedule_cpu_options_reproduce_the_committed_runs():
     """Each committed run's options, added to today's command, give the config it recorded."""
     mod = load("fast_schedule_cpu")
     from promix_tutorial.cli import _parse_set
     from promix_tutorial.config import config_differences, make_config, with_added_fields
     committed = sorted(mod.RESULTS.glob("*.json"))
-    assert committed and {p.stem for p in committed} <= set(mod.RUNS)
+    assert committed and {p.stem for p in committed} <= set(mod.RUNS) | set(mod.PROMIX_RUNS)
     for path in committed:
         saved = with_added_fields(json.loads(path.read_text())["config"])
         opts = mod.options(path.stem)
-        cfg = make_config("fast", "cifar10", "sym:0.8", method="ce",
+        method = "promix" if path.stem in mod.PROMIX_RUNS else "ce"
+        cfg = make_config("fast", "cifar10", "sym:0.8", method=method,
                           **_parse_set(opts[1::2]))
         assert config_differences(saved, cfg) == {}, path.stem
 
