@@ -49,8 +49,8 @@
 # run (the probes also show whether MHCS, which needs 0.99 confidence, still selects with the
 # scaled logits: the selection records of their ProMix epochs; on the cpu preset it does, but
 # fewer, benchmarks/results/logit_scale_cpu.md; at the fast scale, ProMix's warm-up on the CPU
-# ended at 55.7% with a first selection 80% clean and MHCS picked 8 samples in the first
-# ProMix epoch, benchmarks/results/fast_schedule_cpu.md); to compare whole runs of a few
+# ended at 55.7% with a first selection 80% clean and MHCS picked 8, then 103 samples in
+# the first two ProMix epochs, benchmarks/results/fast_schedule_cpu.md); to compare whole runs of a few
 # variants instead, one call of `PROBE_JOBS=4 PROBE_PROMIX_EPOCHS=52 PROBE_MINUTES=9
 # PROBE_VARIANTS="..." SKIP_CELLS=1 ...` trains them side by side. The cells' minutes then hold
 # several runs sharing the GPU (their records say how many); a run's time alone is the
