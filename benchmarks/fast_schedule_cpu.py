@@ -8,9 +8,9 @@ hand after a few epochs; each was made by
   OMP_NUM_THREADS=1 PROMIX_CIFAR10_NPZ=... promix train --preset fast --baseline ce \\
       --noise sym:0.8 --device cpu --no-bars --out runs/probe_fast/NAME [--set ...]
 
-with the ``--set`` options of `RUNS` (ProMix runs, `PROMIX_RUNS`: the same command without
-``--baseline ce``, both networks' warm-up and first ProMix epochs, with CSS's selection per
-epoch) (relative to today's fast preset: the recipe's per-epoch
+with the ``--set`` options of `RUNS` (ProMix runs, `PROMIX_RUNS`, by the same command without
+``--baseline ce``: both networks' warm-up and first ProMix epochs, with CSS's selection per epoch;
+options relative to today's fast preset: the recipe's per-epoch
 cosine from lr 0.1, logits times 1/9 as airbench scales them; ``logit_scale=1`` undoes that). This script copies each run's
 history.json into benchmarks/results/fast_schedule_cpu/NAME.json and writes the per-epoch table
 (test accuracy, mean training loss, lr at the epoch's start) to fast_schedule_cpu.md:
@@ -54,11 +54,12 @@ PROMIX_RUNS = {
     "promix80_recipe_scaled": "(none: the fast preset since 2026-11-28)",
 }
 GPU_PROMIX = "promix__sym0.8__seed0"
+ALL_RUNS = {**RUNS, **PROMIX_RUNS}
 
 
 def options(name: str) -> list[str]:
     """The ``--set`` arguments of run ``name`` (its entry without the words in brackets)."""
-    return {**RUNS, **PROMIX_RUNS}[name].split("(")[0].split()
+    return ALL_RUNS[name].split("(")[0].split()
 
 
 def table(results: Path) -> str:
@@ -140,7 +141,7 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv:
         src = Path(argv[0])
-        for name in {**RUNS, **PROMIX_RUNS}:
+        for name in ALL_RUNS:
             if (src / name / "history.json").is_file():
                 RESULTS.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src / name / "history.json", RESULTS / f"{name}.json")
