@@ -114,3 +114,18 @@ def pseudo_label_hits(logits: torch.Tensor, prior: torch.Tensor, alpha: float,
     if mask is not None:
         plain, debiased = plain & mask, debiased & mask
     return torch.stack([plain.sum(), debiased.sum()])
+
+
+def knn_accuracy(bank: torch.Tensor, bank_labels: torch.Tensor, queries: torch.Tensor,
+                 query_labels: torch.Tensor, num_classes: int, k: int = 20,
+                 temperature: float = 0.1) -> float:
+    """Accuracy of a weighted kNN classifier on L2-normalised features (the feature quality of a
+    self-supervised start): a query's k most cosine-similar bank features vote for their labels
+    with weight exp(similarity / temperature), as in InstDisc's kNN monitor (Wu et al. 2018)."""
+    hits = 0
+    for i in range(0, len(queries), 1000):
+        sim, idx = (queries[i:i + 1000] @ bank.T).topk(min(k, len(bank)), dim=1)
+        votes = torch.zeros(len(sim), num_classes, device=sim.device)
+        votes.scatter_add_(1, bank_labels[idx], (sim / temperature).exp())
+        hits += int((votes.argmax(1) == query_labels[i:i + 1000]).sum())
+    return hits / len(queries)
