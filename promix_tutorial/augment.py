@@ -1,5 +1,5 @@
-"""Augmentation of whole uint8 image batches on the training device (RECIPE "Data and
-augmentation").
+"""Augmentation of whole uint8 image batches on the training device
+(docs/method.md#data-and-augmentation).
 
 Every function takes an N x C x H x W ``uint8`` tensor on any device and a ``torch.Generator``
 on that device, and draws its randomness per sample from that generator (so a run is
@@ -340,7 +340,7 @@ def mix_pairs(x: torch.Tensor, y: torch.Tensor, first: torch.Tensor, second: tor
 def mixup(x: torch.Tensor, y: torch.Tensor, *, alpha: float = 4.0,
           generator: torch.Generator, lam: float | None = None
           ) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """Mixup inside a batch (RECIPE: lambda ~ Beta(alpha, alpha), lambda = max(lambda, 1-lambda)).
+    """Mixup inside a batch (docs/method.md#debiased-training: lambda ~ Beta(alpha, alpha), lambda = max(lambda, 1-lambda)).
 
     x: float batch N x ...; y: soft targets N x C; ``lam``: a coefficient drawn beforehand (see
     `mix_lambdas`), else one is drawn here. Returns (mixed x, mixed y, lambda).

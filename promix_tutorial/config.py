@@ -1,21 +1,18 @@
 """Configuration: the training config (a frozen dataclass), named presets, ablations and the
 notebook profiles.
 
-Presets (training recipes):
-- ``paper``: the authors' released code exactly (RECIPE.md and its "Corrections",
-  tests/test_paper_preset.py): ResNet-18 (the paper's text says PreAct ResNet-18, which is
-  ``model="preact_resnet18"``), 600 epochs, batch 256, SGD lr 0.05, per-dataset R, tau, alpha and
-  warm-up, FMix, each head mixed separately.
+Presets (training recipes; docs/calibration.md explains every value of the short ones):
+- ``paper``: the authors' released code exactly (docs/method.md, tests/test_paper_preset.py):
+  ResNet-18 (the paper's text says PreAct ResNet-18, which is ``model="preact_resnet18"``), 600
+  epochs, batch 256, SGD lr 0.05, per-dataset R, tau, alpha and warm-up, FMix, each head mixed
+  separately.
 - ``fast``: a whole CIFAR-10 run in minutes on one GPU (the small airbench-style CNN with its
   logits scaled by 1/9, 60 epochs, the recipe's per-epoch cosine from lr 0.1 at batch 512).
 - ``cpu``: a 5,000-image CIFAR subset, a narrow CNN and 35 epochs with a one-cycle learning
-  rate, calibrated so that ProMix's effects show (issue 11); about 13 minutes on an idle 2-core CPU
-  (estimated from per-epoch times).
+  rate, calibrated so that ProMix's effects show on a laptop CPU.
 - ``tiny``: scikit-learn's 8x8 digits, seconds (tests and the ``ci`` notebook profile).
 The short presets scale the prior momentum m of Eq. 7 so that the prior's memory 1/(1-m) is about
-the same fraction of all training steps as in the paper (0.9999: 10,000 of ~118,000 steps): fast
-0.998, cpu 0.99, tiny 0.98. With 0.9999 a short run's prior never leaves uniform and debiasing
-does nothing (measured on the tiny preset: prior still 0.100 +- 0.001 after 20 epochs).
+the same fraction of all training steps as in the paper (docs/calibration.md#prior-momentum).
 Every field can be overridden: ``make_config("fast", "cifar10", "sym:0.5", epochs=30)``.
 
 Profiles (notebooks): ``$PROMIX_PROFILE`` = ``gpu`` | ``cpu`` | ``ci`` | ``reference``; unset:
@@ -56,14 +53,14 @@ ABLATION_LABELS = {
 }
 
 
-# Fields added after runs were recorded, each with the value that reproduces the behaviour
-# before it existed: a saved config without the field is read with it (`with_added_fields`), so
-# comparing it with a config of today (resuming, loading a reference run) stays exact.
+# Fields added after runs were recorded, each at the value that reproduces the runs made before
+# it existed: a saved config without it is read with it (`with_added_fields`), so resuming and
+# loading older runs compare exactly (docs/changelog.md).
 ADDED_FIELDS = {
-    "primary_dml": False, "lga_guess": "ensemble", "warmup_penalty_weight": 1.0,   # 2026-11-27
-    "compile": False, "mix_per_head": False, "lr_per_step": False,               # 2026-11-27
-    "lr_warmup_frac": 0.0, "nesterov": False,                                     # 2026-11-27
-    "logit_scale": 1.0,                                                           # 2026-11-28
+    "primary_dml": False, "lga_guess": "ensemble", "warmup_penalty_weight": 1.0,
+    "compile": False, "mix_per_head": False, "lr_per_step": False,
+    "lr_warmup_frac": 0.0, "nesterov": False,
+    "logit_scale": 1.0,
 }
 
 
@@ -103,7 +100,7 @@ class TrainConfig:
     model: str = "resnet18"           # resnet18 | preact_resnet18 | fast_cnn | digits_net
     model_widths: tuple[int, ...] | None = None  # fast_cnn block widths (None = its default)
     logit_scale: float = 1.0          # fast_cnn: both heads' logits times this (airbench: 1/9)
-    # --- optimisation (RECIPE "Networks")
+    # --- optimisation (docs/method.md#networks)
     epochs: int = 600
     batch_size: int = 256
     lr: float = 0.05
@@ -226,6 +223,10 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def differences(self, saved: dict) -> dict:
+        """``{field: (saved, this)}`` where a saved config differs (`config_differences`)."""
+        return config_differences(saved, self)
+
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         known = {f.name for f in dataclasses.fields(cls)}
@@ -255,7 +256,8 @@ def _num_classes(dataset: str) -> int:
 
 
 def recipe_rho(noise: NoiseSpec) -> float:
-    """R (rho) of CSS for a noise setting, RECIPE.md: 0.7 for 20% symmetric, 0.5 for 50%,
+    """R (rho) of CSS for a noise setting (docs/method.md#progressive-selection): 0.7 for 20%
+    symmetric, 0.5 for 50%,
     asymmetric and CIFAR-N (the authors' run.sh at commit 40d8378, ``--rho_range``). The authors
     give no configs for 80%/90% symmetric noise; there we use the expected clean fraction rounded
     down to a tenth (0.2 at 80%, 0.1 at 90%), our choice."""
@@ -282,9 +284,8 @@ def make_config(preset: str = "paper", dataset: str = "cifar10", noise: str = "s
     base = dict(dataset=dataset, noise=noise, rho=recipe_rho(spec),
                 tau=0.95 if c100 else 0.99, alpha=0.5 if c100 else 0.8,
                 warmup_epochs=30 if c100 else 10, warmup_conf_penalty=spec.kind == "asym",
-                # the released code switches the unlabeled term off from epoch 100 on (RECIPE);
-                # the short presets keep it on (at their scale the stop would come two to
-                # three ProMix epochs after warm-up)
+                # the released code stops the unlabeled term at epoch 100; in the short presets
+                # that would be two or three ProMix epochs in (docs/calibration.md#unlabeled-stop)
                 unlabeled_stop_epoch=100 if preset == "paper" else None)
     if preset == "paper":
         # the authors' Train_promix.py (commit 40d8378): FMix is always added (lines 216-219,
@@ -293,80 +294,35 @@ def make_config(preset: str = "paper", dataset: str = "cifar10", noise: str = "s
         base.update(fmix=True, lga_start=351,
                     model="resnet18")  # model.py lines 13-14, 196-197: a standard ResNet-18
     elif preset == "fast":
-        # ~minutes on one GPU: airbench-style CNN, 60 epochs; ramps and LGA scaled to the length.
+        # minutes on one GPU: airbench-style CNN, 60 epochs, ramps and LGA scaled to the length;
+        # logits x 1/9 keep lr 0.1 stable at 80% noise (docs/calibration.md#fast-preset)
         base.update(model="fast_cnn", epochs=60, batch_size=512,
                     warmup_epochs=12 if c100 else 8, gamma_ramp_epochs=10,
                     unlabeled_ramp_epochs=20, lga_start=35, eval_batch_size=2048,
-                    prior_momentum=0.998,
-                    # The recipe's schedule (per-epoch cosine from lr 0.1 = the paper's 0.05 at
-                    # batch 256, scaled to 512) with the network's logits times 1/9, as airbench
-                    # scales its logits. Without that scale the head's step is huge (its inputs
-                    # are max-pooled GELU features) and lr 0.1 is unstable at 80% noise: on the
-                    # first H100 run (2026-11-27) the warm-up ended at 26% test accuracy at sym:0.8
-                    # and ProMix at 63.2% (benchmarks/results/accuracy_gpu_2026-11-27/). Measured
-                    # on this project's CPU, full CIFAR-10, CE at sym:0.8, seed 0, test accuracy
-                    # after epochs 1, 2, 3 (benchmarks/results/fast_schedule_cpu.md, 2026-11-28):
-                    # unscaled, this schedule 14.5, 16.0% (training loss 3.11 in epoch 1, above a
-                    # uniform guess's 2.30; the H100: 13.2, 15.3, 16.8%); unscaled with the lr
-                    # rising over 6 epochs to 0.02 (the preset for a few hours on 2026-11-28)
-                    # 24.8, 30.5, 34.8% (39.4% after 5, 46.3% after 8); scaled, this schedule
-                    # 30.7, 38.0, 40.5% (48.9% after 5, 54.4% after 8). CE's 8 warm-up epochs
-                    # only, one seed: not yet confirmed on a GPU, where
-                    # benchmarks/fast_recipe_probe.py compares these schedules, scaled and not,
-                    # over ProMix's warm-up and first epochs (device_check.sh step 3b). Whole
-                    # ProMix runs of the narrower cpu preset with the same scale (sym:0.8 seed 0,
-                    # asym:0.4 seeds 0-1, benchmarks/results/logit_scale_cpu.md, 2026-12-03):
-                    # ProMix and CE both 1-4 points higher, MHCS still selects but fewer (asym:0.4
-                    # seed 0, last epoch: 883 vs 1,589 at tau 0.95; 282 vs 422 training samples
-                    # matched at 0.99). ProMix's own warm-up at this scale on the CPU (sym:0.8,
-                    # seed 0, 2026-12-03, fast_schedule_cpu.md): after 8 epochs 55.7% and CSS's
-                    # first selection precision 0.80, recall 0.58 (the H100's unscaled run: 26.4%,
-                    # 0.56, 0.40); MHCS picked 8, then 103 samples in the first two ProMix
-                    # epochs (test accuracy 54.2%, 57.1%).
-                    lr=0.1, lr_min=1e-4, lr_per_step=False, lr_warmup_frac=0.0, nesterov=False,
-                    logit_scale=1 / 9)
+                    prior_momentum=0.998, lr=0.1, lr_min=1e-4, lr_per_step=False,
+                    lr_warmup_frac=0.0, nesterov=False, logit_scale=1 / 9)
     elif preset == "cpu":
-        # Calibrated so that ProMix's effects show on a CPU (issue 11). Every value below was
-        # chosen by a probe in benchmarks/results/calibration_cpu.md (cpu preset, seed 0, the
-        # offline JPEG-75 CIFAR-10 copy, 2-core sandbox, 2026-11-27); names refer to its rows.
-        # 5,000-image stratified subset, 2,000 test images, the narrow fast_cnn (32, 64, 128).
+        # a 5,000-image subset, the narrow fast_cnn, a one-cycle schedule and 35 epochs, each
+        # value chosen by a probe (docs/calibration.md#cpu-preset)
         base.update(model="fast_cnn", model_widths=(32, 64, 128), n_train=5000, n_test=2000,
                     batch_size=128, eval_batch_size=1000, prior_momentum=0.99, tau=0.95,
-                    # one-cycle schedule (linear rise over 20% of the steps to 0.1, cosine to 0,
-                    # per step): worth 6-7 points of CE at this scale (ce50_oc 51.35 vs 44.05
-                    # with the recipe's per-epoch cosine from 0.05; ce_schedule_probe.py shows
-                    # the warm-up of the lr is what matters)
                     lr=0.1, lr_min=0.0, lr_per_step=True, lr_warmup_frac=0.2,
-                    # 35 epochs: CE memorises more of the noise the longer it trains, ProMix keeps
-                    # improving (sym:0.5: ProMix 60.30 vs CE 49.40 at 35 epochs (p50_e35,
-                    # ce50_e35), 54.30 vs 51.35 at 25); 12.8 min idle for ProMix, 2.7 for CE
-                    # (10 warm-up epochs at 8.8 s, 25 ProMix epochs at 27.1 s, CE epochs at 4.6 s:
-                    # benchmarks/preset_time.py, idle 2-core sandbox, 2026-11-27)
-                    epochs=35, lga_start=25,
-                    # the ProMix warm-up outlasts the lr's rise (epoch 7): 5 warm-up epochs ended
-                    # at the lr peak with 12% test accuracy and selection precision 0.37 at
-                    # sym:0.8 (p80_oc_w10: 10 epochs, 0.51)
-                    warmup_epochs=10,
+                    epochs=35, lga_start=25, warmup_epochs=10,
                     gamma_ramp_epochs=5, unlabeled_ramp_epochs=8)
         if spec.kind == "asym":
-            # the recipe's negative-entropy warm-up penalty holds the small network near uniform
-            # (20.4% test accuracy after warm-up vs CE's 35.4%), and R = 0.5 caps recall when 80%
-            # of the labels are clean: without the penalty and with R = 0.7 ProMix reached 66.55
-            # vs CE's 60.75 at asym:0.4 (p40a_np, ce40a_oc, 25 epochs)
+            # the recipe's warm-up penalty holds the small network near uniform, and R = 0.5
+            # caps recall when 80% of the labels are right (docs/calibration.md#cpu-asymmetric)
             base.update(warmup_conf_penalty=False, rho=0.7)
     elif preset == "tiny":
-        # seconds: the 8x8 digits and a small CNN (tests and the `ci` notebook profile).
+        # seconds: the 8x8 digits and a small CNN (tests and the `ci` notebook profile)
         base.update(dataset="digits" if dataset in ("cifar10", "cifar100") else dataset,
                     model="digits_net", epochs=30, batch_size=64, lr=0.05, lr_min=1e-4,
                     warmup_epochs=5, gamma_ramp_epochs=5, unlabeled_ramp_epochs=8,
                     lga_start=15, tau=0.95, alpha=0.8, eval_batch_size=2048,
                     warmup_conf_penalty=False, prior_momentum=0.98)
     if preset != "paper":
-        # the short presets share the primary head's mixed passes with the auxiliary head: one
-        # forward pass per network and step fewer, measured 1.5x faster: 104 against 70 img/s
-        # through the cpu preset's ProMix step (benchmarks/step_profile.py --preset cpu --n 1280
-        # --set mix_per_head=false|true, one thread on the 2-core sandbox beside another
-        # training, 2026-11-27; benchmarks/results/step_profile_cpu_mix_per_head_*.json)
+        # the auxiliary head reads the primary head's mixed passes: one forward pass per network
+        # and step fewer (docs/calibration.md#mix-per-head)
         base.update(mix_per_head=False)
     ablation = overrides.get("ablation", "none")
     if ablation not in ABLATIONS:
@@ -433,16 +389,12 @@ def notebook_runs_dir(profile: str) -> Path:
 
 PROFILE_PRESET = {"gpu": "fast", "cpu": "cpu", "ci": "tiny", "reference": "fast"}
 
-# The reference runs shipped so far (benchmarks/results/reference) were made by the fast preset
-# as it was on 2026-11-27, before its logits were scaled (the same schedule, logit_scale 1): the
-# reference profile asks for that config, so the notebooks load them (and say what they are).
-# When a GPU session ships runs of today's fast preset (device_results.py exports them over the
-# old ones; the first cell, promix__sym0.8__seed0, comes first), set REFERENCE_FAST = {} in the
-# same commit (the dated constant stays: fast_recipe_probe.py's variants are built on it);
-# tests/test_reference.py checks every shipped run against profile_config("reference", ...).
-FAST_SCHEDULE_2026_11_27 = dict(lr=0.1, lr_min=1e-4, lr_per_step=False, lr_warmup_frac=0.0,
-                                nesterov=False)  # the recipe's per-epoch cosine, no lr warm-up
-REFERENCE_FAST = dict(FAST_SCHEDULE_2026_11_27, logit_scale=1.0)
+# The shipped reference runs (benchmarks/results/reference) were made with the fast preset before
+# its logits were scaled; the reference profile asks for that config so the notebooks load them.
+# Set REFERENCE_FAST = {} when runs of today's preset replace them (docs/gpu.md#reference-runs).
+ARCHIVED_FAST_SCHEDULE = dict(lr=0.1, lr_min=1e-4, lr_per_step=False, lr_warmup_frac=0.0,
+                              nesterov=False)
+REFERENCE_FAST = dict(ARCHIVED_FAST_SCHEDULE, logit_scale=1.0)
 
 
 def profile_config(profile: str, noise: str = "sym:0.5", dataset: str = "cifar10",
@@ -459,14 +411,8 @@ def profile_config(profile: str, noise: str = "sym:0.5", dataset: str = "cifar10
 
 
 # Notebook 05's ablation study (Table 5) per profile: (noise, overrides of the profile's preset).
-# gpu: the paper's column (80% symmetric) at the fast preset. cpu: the calibrated cpu preset
-# unchanged at asym:0.4, so its seven runs are the seed-0 cells of benchmarks/accuracy_cpu.py
-# (ProMix from the main group, the six rows from its ablations group; tests/test_benchmarks.py
-# checks the configs are equal) and the benchmark's seeds 1 and 2 give the seed spread. Why
-# asym:0.4: at 80% symmetric noise this scale learns next to nothing (ProMix 23.80%, below CE's
-# 27.75%); at asym:0.4 ProMix leads CE by 7.98 points over 3 seeds (accuracy_cpu.md). The earlier
-# smaller cpu study (2,000 images, 12 epochs, sym:0.5) is in the stale
-# benchmarks/results/ablation_rows_cpu_*.txt. ci: the tiny preset shortened.
+# The cpu rows are seed-0 cells of benchmarks/accuracy_cpu.py, at asym:0.4 because 80% symmetric
+# noise defeats ProMix at that scale (docs/calibration.md#notebook-noise).
 ABLATION_STUDY = {
     "gpu": ("sym:0.8", {}),
     "cpu": ("asym:0.4", {}),
@@ -476,15 +422,9 @@ ABLATION_STUDY = {
 ABLATION_STUDY["reference"] = ABLATION_STUDY["gpu"]  # the shipped runs are the gpu profile's
 
 
-# The noise of the figure that notebooks 02 (Fig. 3, selection) and 03 (Fig. 4, pseudo-labels)
-# draw, per profile: the paper's 80% symmetric, except at the cpu scale. There 5,000 images at 80%
-# leave ProMix below plain cross-entropy (benchmarks/results/accuracy_cpu.md: sym:0.8 seed 0, ProMix
-# 23.80% vs CE 27.75%), so there is no selection to study and the pseudo-labels are mostly wrong.
-# Fig. 3 at cpu: sym:0.5, where CSS ranks clean samples first (precision 0.82 after warm-up,
-# 55% clean labels; ProMix 60.30% vs CE 49.40%, seed 0). Fig. 4 at cpu: asym:0.4, where the networks
-# learn (ProMix ~69%) and the noise skews the predicted classes, the bias debiasing targets. The cpu
-# runs are configs of benchmarks/accuracy_cpu.py cells (tests/test_benchmarks.py checks that), so a
-# finished benchmark cell is loaded instead of trained again.
+# The noise of Fig. 3 (notebook 02) and Fig. 4 (notebook 03) per profile: the paper's 80%
+# symmetric except at the cpu scale, whose runs are benchmarks/accuracy_cpu.py cells
+# (docs/calibration.md#notebook-noise).
 FIGURE_NOISE = {
     "fig3": {"cpu": "sym:0.5"},
     "fig4": {"cpu": "asym:0.4"},

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .runs import atomic_write, sha256_file
+
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
 DATASET_NAMES = ("cifar10", "cifar100", "digits")
@@ -142,16 +144,18 @@ def _validate_arrays(name, x_train, y_train, x_test, y_test, num_classes=None):
 # --------------------------------------------------------------------------- sources
 
 def load_npz(path: str | os.PathLike, *, name: str | None = None,
-             classes: tuple[str, ...] | None = None) -> ImageDataset:
+             classes: tuple[str, ...] | None = None, pointed_by: str | None = None) -> ImageDataset:
     """Load an arrays file with ``x_train, y_train, x_test, y_test`` (uint8 NHWC, int labels).
 
     An optional ``train_index`` array gives each training image's position in the full source
     order (needed only when the file holds a shuffled subset and CIFAR-N labels are used).
-    ``classes`` defaults to ``0..max_label``.
+    ``classes`` defaults to ``0..max_label``. ``pointed_by`` names the variable or option the
+    path came from, so an error says which to fix.
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise DataUnavailableError(f"arrays file {path} does not exist. Build one with "
+        where = f" (given by {pointed_by})" if pointed_by else ""
+        raise DataUnavailableError(f"arrays file {path}{where} does not exist. Build one with "
                                    "`promix data --source cifar-10-python.tar.gz --out OUT.npz` "
                                    "or point to an "
                                    "existing .npz with x_train, y_train, x_test, y_test.")
@@ -274,7 +278,6 @@ def read_cifar_python(source: str | os.PathLike) -> ImageDataset:
 def write_arrays_file(ds: ImageDataset, out: str | os.PathLike) -> Path:
     """Write ``ds`` as an arrays file (uncompressed .npz: x_train, y_train, x_test, y_test,
     train_index, classes) that `load_npz` and ``PROMIX_CIFAR10_NPZ`` read; written atomically."""
-    from .history import atomic_write
     arrays = dict(x_train=ds.x_train, y_train=ds.y_train, x_test=ds.x_test, y_test=ds.y_test,
                   train_index=ds.train_index, classes=np.asarray(ds.classes))
     return atomic_write(out, lambda f: np.savez(f, **arrays))
@@ -289,11 +292,12 @@ def load_dataset(name: str, *, root: str | os.PathLike | None = None,
     unknown name or a malformed arrays file.
     """
     if name.endswith(".npz"):
-        return load_npz(name)
+        return load_npz(name, pointed_by="the dataset name (--dataset)")
     if name == "digits":
         return load_digits()
     if name == "cifar10" and os.environ.get("PROMIX_CIFAR10_NPZ"):
-        return load_npz(os.environ["PROMIX_CIFAR10_NPZ"], name="cifar10", classes=CIFAR10_CLASSES)
+        return load_npz(os.environ["PROMIX_CIFAR10_NPZ"], name="cifar10", classes=CIFAR10_CLASSES,
+                        pointed_by="$PROMIX_CIFAR10_NPZ")
     if name in ("cifar10", "cifar100"):
         return _load_torchvision_cifar(name, data_dir(root), download)
     raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(DATASET_NAMES)} "
@@ -326,15 +330,6 @@ class CifarNLabels:
     kind: str
     noisy: np.ndarray
     clean: np.ndarray
-
-
-def sha256_file(path: Path) -> str:
-    """The sha256 hex digest of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _find_cifar_n_file(file: str, path, root, download) -> Path:

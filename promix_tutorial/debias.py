@@ -162,7 +162,7 @@ def debiased_pseudo_labels(logits: torch.Tensor, prior: torch.Tensor, alpha: flo
     the debiased prediction of Eq. 6 of the ProMix paper, sharpened.
 
     The primary head h produces them and the auxiliary pseudo head h_AP learns from them
-    (RECIPE "Auxiliary pseudo head", the paper's Confirmation Bias Removal); no gradient flows
+    (docs/method.md#debiased-training, the paper's Confirmation Bias Removal); no gradient flows
     back. ``alpha = 0`` gives exactly ``sharpen(softmax(logits), T)``.
 
     Args:

@@ -1,5 +1,5 @@
 """Networks. Each returns ``(logits, aux_logits)``: the primary head h and the auxiliary pseudo
-head h_AP on one shared backbone (RECIPE "Networks"; the CBR of the paper, Sec. 3.2).
+head h_AP on one shared backbone (docs/method.md#networks; the CBR of the paper, Sec. 3.2).
 
 - ``resnet18``: the CIFAR ResNet-18 the authors' released code trains (3x3 stem, no max-pool,
   four stages of two post-activation basic blocks, 512 features): the ``paper`` preset's.

@@ -1,6 +1,6 @@
 """Label-noise injection and noise reports.
 
-Noise kinds (the convention of DivideMix and ProMix, RECIPE.md "Label noise"):
+Noise kinds (the convention of DivideMix and ProMix, docs/method.md#label-noise):
 
 - ``sym:r``   a random ``int(r*N)`` subset gets a label drawn uniformly from ALL C classes, the
   true class included, so the real flip rate is about ``r * (1 - 1/C)``.
@@ -23,7 +23,7 @@ import numpy as np
 
 NOISE_KINDS = ("sym", "asym", "pairflip", "human", "none")
 
-# RECIPE.md: CIFAR-10 asymmetric map (source class -> noisy class).
+# CIFAR-10 asymmetric map (docs/method.md#label-noise) (source class -> noisy class).
 CIFAR10_ASYM = {9: 1, 2: 0, 4: 7, 3: 5, 5: 3}
 
 # CIFAR-100 fine label -> superclass (coarse label), from the dataset's own meta data.

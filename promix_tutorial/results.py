@@ -16,9 +16,8 @@ from pathlib import Path
 import torch
 
 from .config import ABLATION_LABELS, TrainConfig, source_checkout
-from .history import RunHistory, atomic_write, save_json
+from .runs import RunHistory, atomic_write, save_json
 from .metrics import once_tuned
-from .train import train
 
 # The paper's CIFAR-10 numbers (PreAct ResNet-18, 600 epochs, full data; Tables 1 and 5).
 # ProMix: average of the last 10 epochs; CE: as cited in Table 1. None: not reported.
@@ -45,7 +44,7 @@ def select_cells(cells: dict[str, dict], names: list[str],
                  groups: dict[str, list[str]] | None = None) -> list[str]:
     """The cell names that ``names`` ask for, in order and without repeats: cell names,
     ``all``, or the name of a group (``groups``: group name -> cell names). An unknown name
-    stops the script with a message saying how to list the cells."""
+    raises ValueError saying how to list the cells."""
     groups = {"all": list(cells), **(groups or {})}
     out = []
     for n in names:
@@ -54,7 +53,7 @@ def select_cells(cells: dict[str, dict], names: list[str],
         elif n in cells:
             out.append(n)
         else:
-            raise SystemExit(f"unknown cell {n!r}; run --list to see the cell names")
+            raise ValueError(f"unknown cell {n!r}; run --list to see the cell names")
     return list(dict.fromkeys(out))
 
 
@@ -225,29 +224,6 @@ def ablation_table(cells: list[dict], noise: str, row: str = "ProMix",
     return "\n".join(lines)
 
 
-def run_cell(cfg: TrainConfig, run_dir: str | os.PathLike, results_dir: str | os.PathLike,
-             command: str, data: str, lines: bool = True, extra: dict | None = None) -> dict:
-    """Train one table cell into ``run_dir`` (resuming an interrupted run there), then write its
-    record (`summarize_run`, plus the fields of ``extra``) to ``results_dir/CELL.json`` and
-    return it. With ``lines``: a ``[run ]`` line before, the epoch lines, and a ``[done]`` line
-    (`done_line`) after."""
-    name = cell_name(cfg.method, cfg.ablation, cfg.noise, cfg.seed)
-    if lines:
-        print(f"[run ] {name}", flush=True)
-    out = Path(run_dir)
-    resume = (out / "checkpoint.pt").is_file()
-    t0 = time.perf_counter()
-    hist = train(cfg, out, resume=resume, progress=False, epoch_lines=lines)
-    wall = time.perf_counter() - t0
-    if resume:  # the wall time of the earlier part is not known; count its training seconds
-        wall = float(sum(hist.series("seconds")))
-    record = {**summarize_run(hist, wall, command, data), **(extra or {})}
-    write_cell(results_dir, record)
-    if lines:
-        print(done_line(record), flush=True)
-    return record
-
-
 def done_line(record: dict, label: str | None = None) -> str:
     """``[done] CELL: final 95.10% best 95.30% in 1.2 min`` for a cell's record."""
     return (f"[done] {label or record['cell']}: final {record['final_acc']:.2%} best "
@@ -351,44 +327,30 @@ def markdown_table(cells: list[dict], noises: list[str], paper: bool = True) -> 
 
 
 def rebuild_table(results_dir: str | os.PathLike, table_path: str | os.PathLike, heading: str,
-                  noises: list[str], readme: str | os.PathLike | None = None,
-                  marker: str | None = None, paper: bool = True,
-                  table5_noise: str | None = None) -> str:
+                  noises: list[str], paper: bool = True,
+                  table5_noise: str | None = None) -> dict[str, str]:
     """Rebuild the markdown tables (`markdown_table`, `paired_table`, `claims_table` and, with
     ``table5_noise``, `ablation_table`) from the cell files in ``results_dir`` into
-    ``table_path`` (under ``heading``) and, when given, into ``readme`` between the ``marker``,
-    ``marker-seeds``, ``marker-claims`` and ``marker-table5`` markers it has. A file is rewritten
-    (atomically) only when its text changes. ``paper``: print the paper's CIFAR-10 numbers beside
-    ours."""
+    ``table_path`` (under ``heading``), rewritten (atomically) only when its text changes.
+    ``paper``: print the paper's CIFAR-10 numbers beside ours. Returns the tables by name:
+    ``"main"``, ``"seeds"``, and ``"claims"`` / ``"table5"`` where there is something to show."""
     results_dir, table_path = Path(results_dir), Path(table_path)
     cells = load_cells(results_dir) if results_dir.is_dir() else []
-    table = markdown_table(cells, noises, paper=paper)
-    paired = paired_table(cells, noises)
-    text = (f"# {heading}\n\n{table}\n\nProMix vs CE per seed (last-epoch test accuracy, "
-            f"%):\n\n{paired}\n")
-    claims = claims_table(cells, noises) if any(c.get("claims") for c in cells) else None
-    if claims:
+    tables = {"main": markdown_table(cells, noises, paper=paper),
+              "seeds": paired_table(cells, noises)}
+    text = (f"# {heading}\n\n{tables['main']}\n\nProMix vs CE per seed (last-epoch test "
+            f"accuracy, %):\n\n{tables['seeds']}\n")
+    if any(c.get("claims") for c in cells):
+        tables["claims"] = claims_table(cells, noises)
         text += (f"\nFig. 3 and Fig. 4 at the last epoch of the ProMix cells (`claim_metrics`; "
                  f"debiasing gain = pseudo-label accuracy on the unlabeled set, debiased minus "
                  f"plain, points, at the last epoch and averaged over the epochs that made "
-                 f"pseudo-labels):\n\n{claims}\n")
-    table5 = None
+                 f"pseudo-labels):\n\n{tables['claims']}\n")
     if table5_noise and _has_ablation_rows(cells, table5_noise):
-        table5 = ablation_table(cells, table5_noise)
-        text += f"\nTable 5 at {table5_noise} (`ablation_table`):\n\n{table5}\n"
+        tables["table5"] = ablation_table(cells, table5_noise)
+        text += f"\nTable 5 at {table5_noise} (`ablation_table`):\n\n{tables['table5']}\n"
     write_if_changed(table_path, text)
-    if readme is not None and marker is not None:
-        text = Path(readme).read_text()
-        if f"<!-- {marker}:start -->" in text:
-            text = replace_between_markers(text, marker, table)
-        if f"<!-- {marker}-seeds:start -->" in text:
-            text = replace_between_markers(text, f"{marker}-seeds", paired)
-        if claims and f"<!-- {marker}-claims:start -->" in text:
-            text = replace_between_markers(text, f"{marker}-claims", claims)
-        if table5 and f"<!-- {marker}-table5:start -->" in text:
-            text = replace_between_markers(text, f"{marker}-table5", table5)
-        write_if_changed(readme, text)
-    return table
+    return tables
 
 
 def write_if_changed(path: str | os.PathLike, text: str) -> bool:
@@ -418,12 +380,3 @@ def paired_table(cells: list[dict], noises: list[str], row: str = "ProMix",
         diff = statistics.fmean(acc[row, n, s] - acc[baseline, n, s] for s in both)
         lines.append(f"| {n} | " + " | ".join(entries) + f" | {diff:+.2f} |")
     return "\n".join(lines)
-
-
-def replace_between_markers(text: str, name: str, body: str) -> str:
-    """Replace what lies between ``<!-- name:start -->`` and ``<!-- name:end -->``."""
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    if start not in text or end not in text:
-        raise ValueError(f"markers {start} ... {end} not found")
-    a, b = text.index(start) + len(start), text.index(end)
-    return text[:a] + "\n" + body.strip() + "\n" + text[b:]

@@ -1,4 +1,5 @@
-"""Shared test fixtures: locations of the offline data that CI provides in ../shared."""
+"""Shared test fixtures: where the offline data lies that CI provides beside the checkout
+($PROMIX_OFFLINE_DATA_DIR)."""
 import os
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 matplotlib.use("Agg")
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("PROMIX_SHARED_DIR", REPO.parent / "shared"))
+SHARED = Path(os.environ.get("PROMIX_OFFLINE_DATA_DIR", REPO.parent / "shared"))
 
 
 def cifar_n_candidates() -> list[Path]:

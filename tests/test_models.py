@@ -45,7 +45,7 @@ def test_fast_cnn_logit_scale(tmp_path):
     """logit_scale multiplies both heads' logits (airbench's 1/9) and nothing else; the config
     field reaches the network; it is refused for other models and when not positive."""
     from promix_tutorial.config import make_config, with_added_fields
-    from promix_tutorial.train import Trainer
+    from promix_tutorial.engine import Trainer
     torch.manual_seed(0)
     plain = build_model("fast_cnn", 10, widths=(8, 16)).eval()
     scaled = build_model("fast_cnn", 10, widths=(8, 16), logit_scale=1 / 9).eval()

@@ -17,9 +17,9 @@ import pytest
 
 from promix_tutorial import reference as R
 from promix_tutorial.config import ABLATION_LABELS, make_config
-from promix_tutorial.history import RunHistory
+from promix_tutorial.runs import RunHistory
 from promix_tutorial.results import cell_name
-from promix_tutorial.train import train
+from promix_tutorial.engine import train
 from promix_tutorial.widgets import pseudo_labels_at, selection_at
 
 REPO = Path(__file__).resolve().parent.parent
@@ -280,7 +280,7 @@ def test_shipped_references_are_intact_and_match_the_reference_profile(monkeypat
 
 # the first cell of the test kernel (see test_notebooks_read_the_reference_runs)
 SETUP = f"""
-import promix_tutorial.config as _config, promix_tutorial.train as _train
+import promix_tutorial.config as _config, promix_tutorial.engine as _engine
 _profile_config = _config.profile_config
 def _reference_is_short(profile, noise="sym:0.5", dataset="cifar10", **overrides):
     if profile == "reference":
@@ -289,7 +289,7 @@ def _reference_is_short(profile, noise="sym:0.5", dataset="cifar10", **overrides
 _config.profile_config = _reference_is_short
 def _no_training(*args, **kwargs):
     raise AssertionError("the reference profile must not train")
-_train.Trainer.__init__ = _no_training
+_engine.Trainer.__init__ = _no_training
 """
 NOTEBOOKS = ("02_progressive_selection", "03_debiased_pseudo_labels", "05_ablations")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from promix_tutorial import config as C
-from promix_tutorial import train as T
+from promix_tutorial import devices, engine, runs
 from promix_tutorial.config import make_config, runs_root
-from promix_tutorial.history import RunHistory
+from promix_tutorial.runs import RunHistory
 from promix_tutorial.reference import notebook_run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,7 +29,7 @@ def cli_run(tmp_path_factory):
     """A finished run in ROOT/cli_run, as `promix train --out ROOT/cli_run` leaves it."""
     root = tmp_path_factory.mktemp("runs")
     cfg = short()
-    T.train(cfg, root / "cli_run", progress=False)
+    engine.train(cfg, root / "cli_run", progress=False)
     return cfg, root / "cli_run"
 
 
@@ -79,14 +79,14 @@ def test_runs_root_of_a_checkout_and_of_an_install(monkeypatch, tmp_path):
 def test_a_finished_run_elsewhere_in_the_runs_folder_is_loaded_not_retrained(root, capsys):
     cfg, before = short(), _listing(root)
     out = root / "cpu" / "other"
-    run = T.train_or_load(cfg, out, search_root=root)
+    run = engine.train_or_load(cfg, out, search_root=root)
     assert run.out_dir == root / "cli_run" and len(run) == cfg.epochs
     assert run.records == RunHistory(root / "cli_run").records
     assert _listing(root) == before and not out.exists()     # nothing trained or written
     assert capsys.readouterr().out == (f"using the finished run {root / 'cli_run'} (same config) "
                                        f"instead of training into {out}\n")
     # load=True (LOAD_FINISHED_RUNS in the notebooks) finds it the same way
-    assert T.train_or_load(cfg, out, load=True, search_root=root).out_dir == root / "cli_run"
+    assert engine.train_or_load(cfg, out, load=True, search_root=root).out_dir == root / "cli_run"
 
 
 def test_the_default_search_root_is_runs_root(root, monkeypatch, capsys):
@@ -102,11 +102,11 @@ def test_a_run_of_another_config_is_not_reused(root, capsys):
     for changed in (dict(seed=1), dict(rho=0.3), dict(noise="sym:0.2"), dict(method="ce"),
                     dict(epochs=4, record_epochs=())):
         cfg = short().replace(**changed)
-        assert T.find_finished_run(cfg, root) is None, changed
+        assert runs.find_finished_run(cfg, root) is None, changed
         with pytest.raises(FileNotFoundError):   # load=True: no training, nothing found
-            T.train_or_load(cfg, root / "cpu" / "other", load=True, search_root=root)
+            engine.train_or_load(cfg, root / "cpu" / "other", load=True, search_root=root)
     # per-sample arrays of an epoch the run did not save: not reused (a notebook reads them)
-    assert T.find_finished_run(short(record_epochs=(1,)), root) is None
+    assert runs.find_finished_run(short(record_epochs=(1,)), root) is None
     assert capsys.readouterr().out == ""
 
 
@@ -118,19 +118,19 @@ def test_an_unfinished_run_is_not_reused(cli_run, tmp_path):
     (part / "history.json").write_text(json.dumps(hist))
     (tmp_path / "runs" / "broken").mkdir()
     (tmp_path / "runs" / "broken" / "config.json").write_text("{not json")
-    assert T.find_finished_run(cfg, tmp_path / "runs") is None
+    assert runs.find_finished_run(cfg, tmp_path / "runs") is None
     with pytest.raises(FileNotFoundError):
-        T.train_or_load(cfg, tmp_path / "runs" / "cpu" / "x", load=True,
+        engine.train_or_load(cfg, tmp_path / "runs" / "cpu" / "x", load=True,
                         search_root=tmp_path / "runs")
 
 
 def test_no_reuse_with_custom_data_or_outside_the_runs_folder(root, tmp_path, capsys):
     cfg = short()
-    data = T.prepare_data(cfg)   # the same data, but a config cannot prove that
+    data = devices.prepare_data(cfg)   # the same data, but a config cannot prove that
     with pytest.raises(FileNotFoundError):
-        T.train_or_load(cfg, root / "cpu" / "custom", load=True, data=data, search_root=root)
+        engine.train_or_load(cfg, root / "cpu" / "custom", load=True, data=data, search_root=root)
     with pytest.raises(FileNotFoundError):   # e.g. the ci profile's temporary folder
-        T.train_or_load(cfg, tmp_path / "elsewhere", load=True, search_root=root)
+        engine.train_or_load(cfg, tmp_path / "elsewhere", load=True, search_root=root)
     assert capsys.readouterr().out == ""
 
 
@@ -138,8 +138,8 @@ def test_a_run_in_out_dir_comes_first(root, tmp_path, capsys):
     cfg = short()
     own = Path(shutil.copytree(root / "cli_run", root / "cpu" / "mine"))
     os.utime(root / "cli_run" / "history.json")   # the other one finished later
-    assert T.train_or_load(cfg, own, load=True, search_root=root).out_dir == own
-    assert T.train_or_load(cfg, own, search_root=root).out_dir == own   # finished: loaded
+    assert engine.train_or_load(cfg, own, load=True, search_root=root).out_dir == own
+    assert engine.train_or_load(cfg, own, search_root=root).out_dir == own   # finished: loaded
     assert capsys.readouterr().out == ""
 
 
@@ -150,20 +150,20 @@ def test_several_matches_the_most_recently_finished_then_by_path(root):
     t = os.stat(root / "cli_run" / "history.json").st_mtime
     for name in ("a", "b/deeper", "cli_run"):
         os.utime(root / name / "history.json", (t, t))
-    assert T.find_finished_run(cfg, root) == root / "a"     # same time: first by path
+    assert runs.find_finished_run(cfg, root) == root / "a"     # same time: first by path
     os.utime(root / "b" / "deeper" / "history.json", (t + 60, t + 60))
-    assert T.find_finished_run(cfg, root) == root / "b" / "deeper"
+    assert runs.find_finished_run(cfg, root) == root / "b" / "deeper"
 
 
 def test_the_search_is_bounded(cli_run, tmp_path):
     cfg, src = cli_run
-    deep = tmp_path / "runs" / Path(*["d"] * (T.SEARCH_DEPTH + 1)) / "run"
+    deep = tmp_path / "runs" / Path(*["d"] * (runs.SEARCH_DEPTH + 1)) / "run"
     shutil.copytree(src, deep)
     shutil.copytree(src, tmp_path / "runs" / ".hidden" / "run")
-    assert T.find_finished_run(cfg, tmp_path / "runs") is None
-    shutil.copytree(src, tmp_path / "runs" / Path(*["d"] * (T.SEARCH_DEPTH - 1)) / "run")
-    assert T.find_finished_run(cfg, tmp_path / "runs") is not None
-    assert T.find_finished_run(cfg, tmp_path / "missing") is None
+    assert runs.find_finished_run(cfg, tmp_path / "runs") is None
+    shutil.copytree(src, tmp_path / "runs" / Path(*["d"] * (runs.SEARCH_DEPTH - 1)) / "run")
+    assert runs.find_finished_run(cfg, tmp_path / "runs") is not None
+    assert runs.find_finished_run(cfg, tmp_path / "missing") is None
 
 
 def test_the_command_line_says_whether_the_notebooks_will_find_its_run(monkeypatch, tmp_path):

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from promix_tutorial import cli
-from promix_tutorial import sweep as sw
-from promix_tutorial.history import RunHistory
+from promix_tutorial import cells as cl, sweep as sw
+from promix_tutorial.runs import RunHistory
 
 SHORT = ["--set", "epochs=3", "--set", "warmup_epochs=1", "--set", "lga_start=2",
          "--set", "gamma_ramp_epochs=1", "--set", "unlabeled_ramp_epochs=1",
@@ -71,7 +71,7 @@ def test_failed_cell_is_reported_and_the_rerun_resumes_it(tmp_path, capsys, monk
     """Inline (submitit's DebugExecutor, in this process): the CE cell is killed in its third
     epoch; the ProMix cell still finishes. The same command again skips ProMix and continues CE
     from its checkpoint: its first two epochs are kept, not retrained."""
-    from promix_tutorial.train import Trainer
+    from promix_tutorial.engine import Trainer
 
     real = Trainer.run_epoch
 
@@ -121,19 +121,19 @@ def test_bad_grid_values_fail_in_one_line_before_anything_is_written(tmp_path, c
 
 
 def test_local_plan_and_lanes():
-    assert sw.local_plan(10, 2) == (2, 1)              # as many jobs as cores, 1 thread each
-    assert sw.local_plan(3, 16) == (3, 5)              # never more jobs than cells
-    assert sw.local_plan(10, 16, threads=4) == (4, 4)
-    assert sw.local_plan(10, 16, jobs=2) == (2, 8)
-    assert sw.local_plan(10, 16, cuda_devices=1) == (1, 16)
+    assert cl.local_plan(10, 2) == (2, 1)              # as many jobs as cores, 1 thread each
+    assert cl.local_plan(3, 16) == (3, 5)              # never more jobs than cells
+    assert cl.local_plan(10, 16, threads=4) == (4, 4)
+    assert cl.local_plan(10, 16, jobs=2) == (2, 8)
+    assert cl.local_plan(10, 16, cuda_devices=1) == (1, 16)
     cells = sw.sweep_cells(sw.Sweep(presets=("tiny",), noises=("sym:0.5", "sym:0.8"),
                                     methods=("promix", "ce")), "out")
-    lanes = sw.plan_lanes(cells, sw.Launcher("local", jobs=2))
+    lanes = cl.plan_lanes(cells, cl.Launcher("local", jobs=2))
     # each lane gets one ProMix and one CE cell, in the grid's order
     assert [[c.name for c in lane] for lane in lanes] == [
         ["promix__sym0.5__seed0", "ce__sym0.5__seed0"],
         ["promix__sym0.8__seed0", "ce__sym0.8__seed0"]]
-    assert sw.plan_lanes(cells, sw.Launcher("slurm")) == [[c] for c in cells]
+    assert cl.plan_lanes(cells, cl.Launcher("slurm")) == [[c] for c in cells]
 
 
 @pytest.mark.parametrize("visible, seen", [(None, "0"), ("GPU-5f2e,3", "GPU-5f2e,3")])
@@ -150,11 +150,11 @@ def test_local_jobs_see_the_gpus_of_the_sweep(tmp_path, monkeypatch, visible, se
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
     argv = ["sweep", "--preset", "tiny", "--out", str(tmp_path / "out"), "--launcher", "local",
             "--jobs", "2"]
-    launcher = sw.launcher_from_args(cli.build_parser().parse_args(argv), [], tmp_path / "logs")
-    with sw.executor_for(launcher) as ex:
+    launcher = cl.launcher_from_args(cli.build_parser().parse_args(argv), [], tmp_path / "logs")
+    with cl.executor_for(launcher) as ex:
         job = ex.submit(functools.partial(os.getenv, "CUDA_VISIBLE_DEVICES"))
     assert job.result() == seen
-    assert sw.local_gpu_parameters(0) == {}
+    assert cl.local_gpu_parameters(0) == {}
 
 
 def test_several_presets_get_a_folder_each():
@@ -170,7 +170,7 @@ def test_several_presets_get_a_folder_each():
 def test_slurm_parameters_reach_the_sbatch_script(tmp_path, monkeypatch, capsys):
     """The options become submitit parameters (a pure function), and submitit writes them into
     the sbatch script of one array over the cells (fake srun/sbatch: no cluster here)."""
-    params = sw.slurm_parameters(partition="gpu", gpus_per_job=1, time_min=90,
+    params = cl.slurm_parameters(partition="gpu", gpus_per_job=1, time_min=90,
                                  array_parallelism=2, threads=4, name="promix-sweep")
     assert params == {"name": "promix-sweep", "timeout_min": 90, "gpus_per_node": 1,
                       "cpus_per_task": 4, "tasks_per_node": 1, "nodes": 1,
@@ -193,12 +193,12 @@ def test_slurm_parameters_reach_the_sbatch_script(tmp_path, monkeypatch, capsys)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{path}")
     cells = sw.sweep_cells(sw.Sweep(presets=("fast",), noises=("sym:0.5", "sym:0.8"),
                                     seeds=(0, 1)), tmp_path / "out")
-    launcher = sw.launcher_from_args(cli.build_parser().parse_args(argv), cells,
+    launcher = cl.launcher_from_args(cli.build_parser().parse_args(argv), cells,
                                      tmp_path / "logs", gpus=1)
     assert launcher.kind == "slurm" and launcher.threads == 4 and launcher.parameters == params
-    lanes = sw.plan_lanes(cells, launcher)
-    with sw.executor_for(launcher) as ex:
-        jobs = ex.map_array(sw.LaneJob(), lanes, [launcher.threads] * 4, [True] * 4)
+    lanes = cl.plan_lanes(cells, launcher)
+    with cl.executor_for(launcher) as ex:
+        jobs = ex.map_array(cl.LaneJob(), lanes, [launcher.threads] * 4, [True] * 4)
     assert [j.job_id for j in jobs] == [f"4242_{k}" for k in range(4)]
     script = (tmp_path / "sbatch.sh").read_text()
     for line in ("--job-name=promix-sweep", "--partition=gpu", "--gpus-per-node=1",

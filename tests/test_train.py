@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from promix_tutorial import train as T
+from promix_tutorial import devices, engine, losses, schedule
 from promix_tutorial.config import ABLATIONS, make_config
-from promix_tutorial.history import RunHistory
+from promix_tutorial.runs import RunHistory
 
 
 def tiny(**kw):
@@ -27,8 +27,8 @@ def tiny(**kw):
 def full_runs(tmp_path_factory):
     """ProMix and the CE baseline, tiny preset (30 epochs), digits with 50% symmetric noise."""
     root = tmp_path_factory.mktemp("runs")
-    promix = T.train(make_config("tiny", "digits", "sym:0.5"), root / "promix", progress=False)
-    ce = T.train(make_config("tiny", "digits", "sym:0.5", method="ce"), root / "ce",
+    promix = engine.train(make_config("tiny", "digits", "sym:0.5"), root / "promix", progress=False)
+    ce = engine.train(make_config("tiny", "digits", "sym:0.5", method="ce"), root / "ce",
                  progress=False)
     return promix, ce
 
@@ -65,7 +65,7 @@ def test_history_records_everything_the_notebooks_plot(full_runs):
 
 @pytest.mark.parametrize("ablation", [a for a in ABLATIONS if a != "none"])
 def test_each_ablation_runs(tmp_path, ablation):
-    hist = T.train(tiny(ablation=ablation, epochs=6), tmp_path / ablation, progress=False)
+    hist = engine.train(tiny(ablation=ablation, epochs=6), tmp_path / ablation, progress=False)
     last = hist.records[-1]
     assert np.isfinite(last["losses"]["total"]) and 0 <= last["test_acc"] <= 1
     if ablation == "no_mhcs":
@@ -80,20 +80,20 @@ def test_each_ablation_runs(tmp_path, ablation):
 
 def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
     cfg = tiny(epochs=7, lga_start=4)
-    full = T.train(cfg, tmp_path / "full", progress=False)
-    original = T.Trainer.run_epoch
+    full = engine.train(cfg, tmp_path / "full", progress=False)
+    original = engine.Trainer.run_epoch
 
     def interrupted(self, epoch):
         if epoch == 4:
             raise KeyboardInterrupt
         return original(self, epoch)
 
-    monkeypatch.setattr(T.Trainer, "run_epoch", interrupted)
+    monkeypatch.setattr(engine.Trainer, "run_epoch", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        T.train(cfg, tmp_path / "cut", progress=False)
+        engine.train(cfg, tmp_path / "cut", progress=False)
     assert len(RunHistory(tmp_path / "cut")) == 4  # lost at most the epoch in progress
-    monkeypatch.setattr(T.Trainer, "run_epoch", original)
-    resumed = T.train(cfg, tmp_path / "cut", resume=True, progress=False)
+    monkeypatch.setattr(engine.Trainer, "run_epoch", original)
+    resumed = engine.train(cfg, tmp_path / "cut", resume=True, progress=False)
 
     def strip(recs):
         return [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in recs]
@@ -105,17 +105,17 @@ def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
 
 
 def test_existing_run_is_not_overwritten(tmp_path):
-    T.train(tiny(epochs=3), tmp_path, progress=False)
+    engine.train(tiny(epochs=3), tmp_path, progress=False)
     before = (tmp_path / "checkpoint.pt").read_bytes()
-    with pytest.raises(T.RunExistsError, match="--resume"):
-        T.Trainer(tiny(epochs=3), tmp_path)
+    with pytest.raises(engine.RunExistsError, match="--resume"):
+        engine.Trainer(tiny(epochs=3), tmp_path)
     with pytest.raises(ValueError, match="rho"):
-        T.Trainer(tiny(epochs=3, rho=0.3), tmp_path, resume=True)
+        engine.Trainer(tiny(epochs=3, rho=0.3), tmp_path, resume=True)
     assert (tmp_path / "checkpoint.pt").read_bytes() == before
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
-    original = T.promix_losses
+    original = losses.promix_losses
 
     def poisoned(*args, **kwargs):
         terms = original(*args, **kwargs)
@@ -123,9 +123,9 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypa
         return terms
 
     cfg = tiny(epochs=5, warmup_epochs=2)
-    trainer = T.Trainer(cfg, tmp_path, progress=False)
-    monkeypatch.setattr(T, "promix_losses", poisoned)
-    with pytest.raises(T.NonFiniteLossError, match="last good checkpoint"):
+    trainer = engine.Trainer(cfg, tmp_path, progress=False)
+    monkeypatch.setattr(engine, "promix_losses", poisoned)
+    with pytest.raises(engine.NonFiniteLossError, match="last good checkpoint"):
         trainer.fit()
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert state["epoch"] == 1  # the two warm-up epochs are kept
@@ -143,7 +143,7 @@ def test_degenerate_selections_never_nan(tmp_path, overrides):
     noise = overrides.pop("noise", "sym:0.5")
     cfg = make_config("tiny", "digits", noise, epochs=5, warmup_epochs=1, lga_start=3,
                       gamma_ramp_epochs=1, unlabeled_ramp_epochs=1, **overrides)
-    hist = T.train(cfg, tmp_path, progress=False)
+    hist = engine.train(cfg, tmp_path, progress=False)
     for rec in hist.records:
         assert all(np.isfinite(v) for v in rec["losses"].values()), rec["losses"]
     assert np.all(np.isfinite(np.asarray(hist.records[-1]["prior_u"])))
@@ -166,7 +166,7 @@ def test_cifar10_real_data_path(tmp_path, cifar10_npz, monkeypatch):
     monkeypatch.setenv("PROMIX_CIFAR10_NPZ", str(cifar10_npz))
     cfg = make_config("cpu", "cifar10", "sym:0.5", n_train=400, n_test=200, epochs=2,
                       warmup_epochs=1, batch_size=64, lga_start=1)
-    hist = T.train(cfg, tmp_path, progress=False)
+    hist = engine.train(cfg, tmp_path, progress=False)
     assert hist.info["n_train"] == 400 and hist.records[-1]["phase"] == "promix"
     assert hist.samples()["probs"].shape == (2, 400, 10)
 
@@ -174,7 +174,7 @@ def test_cifar10_real_data_path(tmp_path, cifar10_npz, monkeypatch):
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_tiny_run_on_cuda(tmp_path):
-    hist = T.train(tiny(device="cuda", epochs=4, warmup_epochs=1, lga_start=2), tmp_path,
+    hist = engine.train(tiny(device="cuda", epochs=4, warmup_epochs=1, lga_start=2), tmp_path,
                    progress=False)
     assert hist.info["device"].startswith("cuda") and np.isfinite(hist.records[-1]["losses"]["total"])
 
@@ -200,15 +200,15 @@ def test_figures_draw_from_real_runs(full_runs):
 def test_progress_modes(tmp_path, capsys):
     """'epochs' (the notebooks' default) draws one bar over the epochs and no batch bars or
     epoch lines; True draws a bar per epoch over its batches; anything else is refused."""
-    T.train(tiny(epochs=3, warmup_epochs=2), tmp_path / "epochs", progress="epochs")
+    engine.train(tiny(epochs=3, warmup_epochs=2), tmp_path / "epochs", progress="epochs")
     err = capsys.readouterr().err
     assert "3/3" in err and "test acc" in err and "sel. F1" in err
     assert "epoch 1/3" not in err  # neither batch bars nor epoch lines
-    T.train(tiny(epochs=3, warmup_epochs=2), tmp_path / "batches", progress=True)
+    engine.train(tiny(epochs=3, warmup_epochs=2), tmp_path / "batches", progress=True)
     out = capsys.readouterr()
     assert "epoch 1/3" in out.err + out.out
     with pytest.raises(ValueError, match="progress="):
-        T.Trainer(tiny(epochs=3, warmup_epochs=2), tmp_path / "bad", progress="batches")
+        engine.Trainer(tiny(epochs=3, warmup_epochs=2), tmp_path / "bad", progress="batches")
     assert not (tmp_path / "bad").exists()
 
 
@@ -221,7 +221,7 @@ def step_inputs(trainer, epoch=1, n=64):
     """A batch's index, weak and strong views (strong by the whole-batch path a GPU uses)."""
     from promix_tutorial import augment
     d = trainer.data
-    gen = T.epoch_generator(trainer.cfg, epoch, trainer.device)
+    gen = devices.epoch_generator(trainer.cfg, epoch, trainer.device)
     idx = torch.arange(n, device=trainer.device)
     x = d.x_train[idx]
     x_w = d.normalize(augment.weak_augment(x, pad=d.pad, flip=d.flip, generator=gen),
@@ -231,23 +231,31 @@ def step_inputs(trainer, epoch=1, n=64):
     return idx, x_w, x_s, gen
 
 
+def step_batch(trainer, idx, x_w, x_s, phase, gen, lam):
+    """A `Batch` of the given views in ``phase`` (gamma 1, lambda_u 0.1, LGA on)."""
+    plan = engine.EpochPlan(1, phase, 1.0, 0.1, True)
+    return engine.Batch(idx, x_w, x_s if phase == "promix" else None,
+                        trainer.data.y_noisy[idx], plan, gen, lam)
+
+
 def test_promix_step_has_no_host_sync(tmp_path):
     """No call in a ProMix step (LGA on, every loss term) that makes a host wait for a GPU:
     no boolean-mask indexing (nonzero / masked_select), no .item() / int() / bool() of a tensor
     (_local_scalar_dense). Counted with the profiler on the CPU; the same calls sync on CUDA."""
     from torch.profiler import ProfilerActivity, profile
-    trainer = T.Trainer(tiny(epochs=4, warmup_epochs=1, lga_start=1), tmp_path, progress=False)
+    trainer = engine.Trainer(tiny(epochs=4, warmup_epochs=1, lga_start=1), tmp_path, progress=False)
     trainer.css = torch.rand(trainer.css.shape, generator=torch.Generator().manual_seed(0)) < 0.5
     idx, x_w, x_s, gen = step_inputs(trainer)
-    acc = trainer.new_accumulator()
-    lam = T.epoch_mix_lambdas(trainer.cfg, 1, 1, 2)[0]
+    tally = trainer.new_tally()
+    lam = schedule.epoch_mix_lambdas(trainer.cfg, 1, 1, 2)[0]
     for phase in ("warmup", "promix"):
-        trainer.train_step(idx, x_w, x_s, phase, 1.0, 0.1, True, gen, acc, mix_lam=lam)
+        batch = step_batch(trainer, idx, x_w, x_s, phase, gen, lam)
+        trainer.tally_step(tally, idx, trainer.train_step(batch))
         with profile(activities=[ProfilerActivity.CPU]) as prof:
-            trainer.train_step(idx, x_w, x_s, phase, 1.0, 0.1, True, gen, acc, mix_lam=lam)
+            trainer.tally_step(tally, idx, trainer.train_step(batch))
         syncs = {e.key: e.count for e in prof.key_averages() if e.key in SYNC_OPS}
         assert syncs == {}, (phase, syncs)
-    assert int(acc["labeled"].sum()) > 0 and float(acc["loss_sums"]["unl"]) > 0
+    assert int(tally.labeled.sum()) > 0 and float(tally.loss_sums["unl"]) > 0
 
 
 @pytest.mark.cuda
@@ -256,19 +264,21 @@ def test_promix_step_has_no_host_sync_on_cuda(tmp_path):
     """The same on a GPU, checked by CUDA itself: sync debug mode "error" raises on any call
     that synchronises, for the augmentation and both phases of the step."""
     from promix_tutorial import augment
-    trainer = T.Trainer(tiny(device="cuda", epochs=4, warmup_epochs=1, lga_start=1), tmp_path,
+    trainer = engine.Trainer(tiny(device="cuda", epochs=4, warmup_epochs=1, lga_start=1), tmp_path,
                         progress=False)
     idx, x_w, x_s, gen = step_inputs(trainer)
-    acc = trainer.new_accumulator()
-    lam = T.epoch_mix_lambdas(trainer.cfg, 1, 1, 2)[0]
-    for phase in ("warmup", "promix"):  # first call: allocations, cuDNN/cuBLAS handles
-        trainer.train_step(idx, x_w, x_s, phase, 1.0, 0.1, True, gen, acc, mix_lam=lam)
+    tally = trainer.new_tally()
+    lam = schedule.epoch_mix_lambdas(trainer.cfg, 1, 1, 2)[0]
+    batches = {phase: step_batch(trainer, idx, x_w, x_s, phase, gen, lam)
+               for phase in ("warmup", "promix")}
+    for batch in batches.values():  # first call: allocations, cuDNN/cuBLAS handles
+        trainer.tally_step(tally, idx, trainer.train_step(batch))
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
         augment.strong_augment(trainer.data.x_train[idx], pad=1, flip=False, generator=gen)
-        for phase in ("warmup", "promix"):
-            trainer.train_step(idx, x_w, x_s, phase, 1.0, 0.1, True, gen, acc, mix_lam=lam)
+        for batch in batches.values():
+            trainer.tally_step(tally, idx, trainer.train_step(batch))
     finally:
         torch.cuda.set_sync_debug_mode(0)
 
@@ -278,7 +288,7 @@ class _NumpyInTorchOps(torch.overrides.TorchFunctionMode):
     NumPy value, with the package line that called it. On CUDA a NumPy scalar becomes a CPU
     tensor that the op reads back with ``item()``: a host sync the CPU profiler cannot see,
     because on a CPU that tensor is an ordinary operand (the mixup coefficients were such
-    scalars; see train.mix_labeled)."""
+    scalars; see losses.mix_labeled)."""
 
     def __init__(self):
         super().__init__()
@@ -305,8 +315,8 @@ def test_no_numpy_value_reaches_a_torch_op_in_training_epochs(tmp_path, preset):
     """Whole warm-up and ProMix epochs of the GPU presets' loop (fast: fast_cnn with scaled
     logits, channels_last; paper: ResNet-18, FMix, each head mixed separately), on a small
     CIFAR-shaped arrays file: no torch op gets a NumPy scalar or array. Without the float()
-    of the mixup coefficients in train.mix_labeled this fails with {'mul at augment.py:337': 24}
-    (8 per fast step; checked by hand on 2026-12-03)."""
+    of the mixup coefficients in losses.mix_labeled this fails with {'mul at augment.py:337': 24}
+    (8 per fast step)."""
     rng = np.random.default_rng(0)
     npz = tmp_path / "cifar_like.npz"
     np.savez(npz, x_train=rng.integers(0, 256, (48, 32, 32, 3), dtype=np.uint8),
@@ -315,13 +325,14 @@ def test_no_numpy_value_reaches_a_torch_op_in_training_epochs(tmp_path, preset):
              y_test=np.arange(20) % 10)
     cfg = make_config(preset, str(npz), "sym:0.5", epochs=4, warmup_epochs=1, lga_start=1,
                       batch_size=16, eval_batch_size=64, device="cpu")
-    trainer = T.Trainer(cfg, tmp_path / "run", progress=False)
+    trainer = engine.Trainer(cfg, tmp_path / "run", progress=False)
     trainer.css = torch.rand(trainer.css.shape, generator=torch.Generator().manual_seed(0)) < 0.5
     with _NumpyInTorchOps() as seen:
         for phase in ("warmup", "promix"):
-            acc = trainer._train_epoch(1, phase, T.epoch_generator(cfg, 1, trainer.device))
+            plan = trainer.plan(1)._replace(phase=phase)
+            tally = trainer._train_epoch(plan, devices.epoch_generator(cfg, 1, trainer.device))
     assert seen.hits == {}, seen.hits
-    assert acc["n_batches"] == 3 and int(acc["labeled"].sum()) > 0
+    assert tally.n_batches == 3 and int(tally.labeled.sum()) > 0
 
 
 def test_the_numpy_detector_sees_numpy_scalars():
@@ -335,7 +346,7 @@ def test_the_numpy_detector_sees_numpy_scalars():
 
 def _rand_views(g, b=12, c=4):
     r = lambda: torch.randn(b, c, generator=g)  # noqa: E731
-    return T.Views(T.Heads(r(), r()), T.Heads(r(), r())), T.Heads(r(), r())
+    return losses.Views(losses.Heads(r(), r()), losses.Heads(r(), r())), losses.Heads(r(), r())
 
 
 @pytest.mark.parametrize("primary_dml", [True, False])
@@ -350,15 +361,15 @@ def test_promix_losses_follow_the_released_code(primary_dml):
     out, _ = _rand_views(g, b, c)
     labeled = torch.rand(b, generator=g) < 0.5
     targets = torch.randint(0, c, (b,), generator=g)
-    sel = T.Selection(labeled, targets, labeled, torch.zeros_like(labeled))
-    mixed = {name: T.MixTerm(torch.randn(b, c, generator=g),
+    sel = losses.Selection(labeled, targets, labeled, torch.zeros_like(labeled))
+    mixed = {name: losses.MixTerm(torch.randn(b, c, generator=g),
                              torch.softmax(torch.randn(b, c, generator=g), 1),
                              labeled[torch.randperm(b, generator=g)])
              for name in ("mix", "fmix", "aux_mix", "aux_fmix")}
     pi_l, pi_u = torch.softmax(torch.randn(c, generator=g), 0), torch.softmax(torch.randn(c, generator=g), 0)
     pseudo = debiased_pseudo_labels(out.weak.primary, pi_u, 0.8, 0.5)
     cfg = tiny(primary_dml=primary_dml, fmix=True)
-    terms = T.promix_losses(out, mixed, sel, pseudo, pi_l, pi_u, cfg, gamma, lam_u)
+    terms = losses.promix_losses(out, mixed, sel, pseudo, pi_l, pi_u, cfg, gamma, lam_u)
 
     def ce(z, t, prior=None, a=0.0):  # Eq. 5 written out: CE of z + a log(prior)
         z = z if prior is None else z + a * prior.log()
@@ -387,12 +398,12 @@ def test_promix_losses_follow_the_released_code(primary_dml):
              + lam_u * expect["unl"])
     assert torch.allclose(terms["total"], total, atol=1e-5)
     # w/o CBR: the unlabeled term moves to the primary head; w/o DBR: alpha = 0 everywhere
-    no_cbr = T.promix_losses(out, mixed, sel, pseudo, pi_l, pi_u, tiny(ablation="no_cbr"),
+    no_cbr = losses.promix_losses(out, mixed, sel, pseudo, pi_l, pi_u, tiny(ablation="no_cbr"),
                              gamma, lam_u)
     assert "aux_cls" not in no_cbr and torch.allclose(
         no_cbr["unl"], ce(out.weak.primary[U], pseudo[U], pi_u, a)
         + gamma * ce(out.strong.primary[U], pseudo[U], pi_u, a), atol=1e-5)
-    no_dbr = T.promix_losses(out, mixed, sel, pseudo, pi_l, pi_u, tiny(ablation="no_dbr"),
+    no_dbr = losses.promix_losses(out, mixed, sel, pseudo, pi_l, pi_u, tiny(ablation="no_dbr"),
                              gamma, lam_u)
     assert torch.allclose(no_dbr["aux_cls"], ce(out.weak.aux[L], targets[L]), atol=1e-5)
 
@@ -401,16 +412,16 @@ def test_promix_losses_follow_the_released_code(primary_dml):
 def test_mix_labeled_passes_and_draws(tmp_path, per_head, monkeypatch):
     """mix_per_head (the released code): each head's mixup and FMix get their own forward pass
     (4 passes with FMix); otherwise the auxiliary terms read the primary's passes (2)."""
-    trainer = T.Trainer(tiny(epochs=4, warmup_epochs=1, fmix=True, mix_per_head=per_head),
+    trainer = engine.Trainer(tiny(epochs=4, warmup_epochs=1, fmix=True, mix_per_head=per_head),
                         tmp_path, progress=False)
     idx, x_w, _, gen = step_inputs(trainer)
     y = trainer.data.y_noisy[idx]
-    sel = T.Selection(torch.rand(len(idx), generator=torch.Generator().manual_seed(1)) < 0.5, y,
+    sel = losses.Selection(torch.rand(len(idx), generator=torch.Generator().manual_seed(1)) < 0.5, y,
                       torch.zeros_like(y, dtype=torch.bool), torch.zeros_like(y, dtype=torch.bool))
     calls = []
     net = trainer.nets[0]
     monkeypatch.setattr(net, "forward", lambda x, f=net.forward: calls.append(len(x)) or f(x))
-    terms = T.mix_labeled(net, x_w, sel, 10, (0.7, 0.4, 0.8, 0.3), trainer.cfg, gen, False)
+    terms = losses.mix_labeled(net, x_w, sel, 10, (0.7, 0.4, 0.8, 0.3), trainer.cfg, gen, False)
     assert sorted(terms) == ["aux_fmix", "aux_mix", "fmix", "mix"]
     assert len(calls) == (4 if per_head else 2)
     assert all(int(m.weight.sum()) == int(sel.labeled.sum()) for m in terms.values())
@@ -423,9 +434,9 @@ def test_lga_guess_is_the_own_prediction_debiased_with_the_labeled_prior():
     views = [_rand_views(g, 16, 5)[0] for _ in range(2)]
     pi_l = torch.softmax(3 * torch.randn(2, 5, generator=g), 1)
     pi_u = torch.softmax(3 * torch.randn(2, 5, generator=g), 1)
-    own = T.lga_guess_logits(1, views, pi_l, pi_u, tiny())
+    own = losses.lga_guess_logits(1, views, pi_l, pi_u, tiny())
     assert torch.equal(own.argmax(1), (views[1].weak.primary - 0.8 * pi_l[1].log()).argmax(1))
-    ens = T.lga_guess_logits(1, views, pi_l, pi_u, tiny(lga_guess="ensemble"))
+    ens = losses.lga_guess_logits(1, views, pi_l, pi_u, tiny(lga_guess="ensemble"))
     manual = sum((v.weak.primary - 0.8 * pi_u[j].log()).softmax(1) for j, v in enumerate(views))
     assert torch.allclose(ens, manual, atol=1e-6)
     with pytest.raises(ValueError, match="lga_guess"):
@@ -435,27 +446,27 @@ def test_lga_guess_is_the_own_prediction_debiased_with_the_labeled_prior():
 def test_masked_mean_and_confidence_penalty():
     v = torch.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
     m = torch.tensor([True, False, True, False])
-    assert T.masked_mean(v, m).item() == 2.0
-    empty = T.masked_mean(v, torch.zeros(4, dtype=torch.bool))
+    assert losses.masked_mean(v, m).item() == 2.0
+    empty = losses.masked_mean(v, torch.zeros(4, dtype=torch.bool))
     assert empty.item() == 0.0 and empty.requires_grad
     logits = torch.tensor([[2.0, -1.0, 0.5]])
     p = torch.softmax(torch.tensor([[2.0, 1e-12, 0.5]]), 1)  # logits clamped at 1e-12 first
-    assert torch.allclose(T.confidence_penalty(logits), (p * p.log()).sum(), atol=1e-6)
+    assert torch.allclose(losses.confidence_penalty(logits), (p * p.log()).sum(), atol=1e-6)
 
 
 def test_warmup_penalty_weight_scales_the_penalty(tmp_path):
     cfg = tiny(noise="pairflip:0.3", warmup_conf_penalty=True, warmup_penalty_weight=0.25)
-    trainer = T.Trainer(cfg, tmp_path, progress=False)
+    trainer = engine.Trainer(cfg, tmp_path, progress=False)
     idx, x_w, _, _ = step_inputs(trainer)
-    terms = trainer._warmup_terms(x_w, trainer.data.y_noisy[idx])
+    terms = losses.warmup_losses(trainer.models, x_w, trainer.data.y_noisy[idx], cfg)
     assert torch.allclose(terms["total"], terms["ce"] + 0.25 * terms["penalty"])
 
 
 def test_compiled_networks_train_and_checkpoint_plainly(tmp_path, monkeypatch):
     """TrainConfig.compile wires torch.compile into the step and the evaluation (checked with
     the "eager" backend, seconds on a CPU); checkpoints keep the plain networks' keys."""
-    monkeypatch.setattr(T, "COMPILE_BACKEND", "eager")
-    hist = T.train(tiny(epochs=3, warmup_epochs=1, lga_start=2, compile=True), tmp_path,
+    monkeypatch.setattr(devices, "COMPILE_BACKEND", "eager")
+    hist = engine.train(tiny(epochs=3, warmup_epochs=1, lga_start=2, compile=True), tmp_path,
                    progress=False)
     assert np.isfinite(hist.records[-1]["losses"]["total"])
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
@@ -469,12 +480,12 @@ def test_amp_dtype_is_bfloat16_only_where_the_gpu_computes_it(monkeypatch, capab
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
     monkeypatch.setattr(torch.version, "hip", None)
     cuda = torch.device("cuda")
-    assert T.amp_dtype(tiny(), cuda) is expected
-    assert T.amp_dtype(tiny(amp=False), cuda) is None
-    assert T.amp_dtype(tiny(), torch.device("cpu")) is None
+    assert devices.amp_dtype(tiny(), cuda) is expected
+    assert devices.amp_dtype(tiny(amp=False), cuda) is None
+    assert devices.amp_dtype(tiny(), torch.device("cpu")) is None
     monkeypatch.setattr(torch.version, "hip", "6.2")  # ROCm GPUs: bfloat16
-    assert T.amp_dtype(tiny(), cuda) is torch.bfloat16
-    assert [T.amp_name(d) for d in (torch.bfloat16, torch.float16, None)] == [
+    assert devices.amp_dtype(tiny(), cuda) is torch.bfloat16
+    assert [devices.amp_name(d) for d in (torch.bfloat16, torch.float16, None)] == [
         "bfloat16", "float16", "off"]
 
 
@@ -486,7 +497,7 @@ def test_float16_autocast_trains_with_loss_scaling_and_resumes_it(tmp_path, monk
     whatever CUDA GPU the device check runs on): the networks compute in float16, a GradScaler
     scales every step's loss and steps the optimiser, its state is checkpointed and a resumed
     run restores it."""
-    monkeypatch.setattr(T, "amp_dtype", lambda cfg, device: torch.float16)
+    monkeypatch.setattr(engine, "amp_dtype", lambda cfg, device: torch.float16)
     scales = []
     original_step = torch.amp.GradScaler.step
 
@@ -497,7 +508,7 @@ def test_float16_autocast_trains_with_loss_scaling_and_resumes_it(tmp_path, monk
     monkeypatch.setattr(torch.amp.GradScaler, "step", step)
     cfg = tiny(epochs=3, warmup_epochs=1, lga_start=2, n_train=400, n_test=200, batch_size=100,
                device=device)
-    trainer = T.Trainer(cfg, tmp_path, progress=False)
+    trainer = engine.Trainer(cfg, tmp_path, progress=False)
     dtypes = set()
     trainer.nets[0].register_forward_hook(lambda m, i, out: dtypes.add(out[0].dtype))
     hist = trainer.fit()
@@ -506,27 +517,27 @@ def test_float16_autocast_trains_with_loss_scaling_and_resumes_it(tmp_path, monk
     assert len(scales) == 3 * 4 and all(s > 1 for s in scales)  # 3 epochs x 4 batches, scaled
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["scaler"]
     assert state["scale"] == scales[-1] and state["_growth_tracker"] > 0
-    resumed = T.Trainer(cfg, tmp_path, resume=True, progress=False)
+    resumed = engine.Trainer(cfg, tmp_path, resume=True, progress=False)
     assert resumed.scaler.is_enabled() and resumed.scaler.state_dict() == state
     # a checkpoint written before the scaler existed (or on a bfloat16 GPU: {}) still resumes,
     # with a fresh scaler
     ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     del ckpt["scaler"]
     torch.save(ckpt, tmp_path / "checkpoint.pt")
-    fresh = T.Trainer(cfg, tmp_path, resume=True, progress=False)
+    fresh = engine.Trainer(cfg, tmp_path, resume=True, progress=False)
     assert fresh.start_epoch == 3 and fresh.scaler.get_scale() == 2.0 ** 16
 
 
 def test_an_empty_labeled_set_is_warned_and_recorded(tmp_path, capsys):
-    """w/o Base Selection with tau = 1: MHCS can select nothing, so each ProMix epoch prints one
-    warning line per network and records it in history.json."""
-    hist = T.train(tiny(ablation="no_base_selection", tau=1.0, epochs=4, warmup_epochs=2),
-                   tmp_path, progress=False)
+    """w/o Base Selection with tau = 1: MHCS can select nothing, so each ProMix epoch records one
+    warning line per network in history.json and prints it with the epoch lines."""
+    hist = engine.train(tiny(ablation="no_base_selection", tau=1.0, epochs=4, warmup_epochs=2),
+                        tmp_path, progress=False, epoch_lines=True)
     err = capsys.readouterr().err
     assert err.count("warning: epoch 3: network") == 2 and "empty labeled set" in err
     assert "tau = 1.0" in err and "CSS is off" in err
     assert len(hist.records[-1]["warnings"]) == 2 and hist.records[0].get("warnings") is None
-    ok = T.train(tiny(epochs=4, warmup_epochs=2), tmp_path / "ok", progress=False)
+    ok = engine.train(tiny(epochs=4, warmup_epochs=2), tmp_path / "ok", progress=False)
     assert ok.records[-1]["warnings"] == []
 
 
@@ -534,21 +545,21 @@ def test_learning_rate_schedules():
     """The recipe's cosine per epoch; per step; with a linear warm-up (one-cycle)."""
     import math
     cfg = tiny(epochs=10, lr=0.1, lr_min=0.0)
-    assert T.cosine_lr(cfg, 0) == pytest.approx(0.1) and T.cosine_lr(cfg, 5) == pytest.approx(0.05)
-    assert T.cosine_lr(cfg, 5, step=3, steps_per_epoch=4) == pytest.approx(0.05)  # per epoch
+    assert schedule.cosine_lr(cfg, 0) == pytest.approx(0.1) and schedule.cosine_lr(cfg, 5) == pytest.approx(0.05)
+    assert schedule.cosine_lr(cfg, 5, step=3, steps_per_epoch=4) == pytest.approx(0.05)  # per epoch
     step = cfg.replace(lr_per_step=True)
-    assert T.cosine_lr(step, 5, 2, 4) == pytest.approx(0.05 * (1 + math.cos(math.pi * 22 / 40)))
+    assert schedule.cosine_lr(step, 5, 2, 4) == pytest.approx(0.05 * (1 + math.cos(math.pi * 22 / 40)))
     warm = cfg.replace(lr_per_step=True, lr_warmup_frac=0.2)
-    assert T.cosine_lr(warm, 0, 0, 4) == pytest.approx(0.004)             # lr / 25
-    assert T.cosine_lr(warm, 1, 0, 4) == pytest.approx(0.004 + 0.096 / 2)  # halfway up
-    assert T.cosine_lr(warm, 2, 0, 4) == pytest.approx(0.1)                # the top
-    assert T.cosine_lr(warm, 6, 0, 4) == pytest.approx(0.05)               # half-way down
+    assert schedule.cosine_lr(warm, 0, 0, 4) == pytest.approx(0.004)             # lr / 25
+    assert schedule.cosine_lr(warm, 1, 0, 4) == pytest.approx(0.004 + 0.096 / 2)  # halfway up
+    assert schedule.cosine_lr(warm, 2, 0, 4) == pytest.approx(0.1)                # the top
+    assert schedule.cosine_lr(warm, 6, 0, 4) == pytest.approx(0.05)               # half-way down
     with pytest.raises(ValueError, match="lr_warmup_frac"):
         tiny(lr_warmup_frac=1.0)
 
 
 def test_one_cycle_options_train(tmp_path):
-    hist = T.train(tiny(epochs=3, warmup_epochs=1, lga_start=2, lr_per_step=True,
+    hist = engine.train(tiny(epochs=3, warmup_epochs=1, lga_start=2, lr_per_step=True,
                         lr_warmup_frac=0.3, nesterov=True), tmp_path, progress=False)
     assert np.isfinite(hist.records[-1]["losses"]["total"])
     assert hist.records[0]["lr"] < hist.records[1]["lr"]  # still rising after epoch 1

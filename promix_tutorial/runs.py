@@ -1,24 +1,38 @@
-"""What a run leaves on disk, and how to read it back.
+"""Run folders: what a run leaves on disk, how it is written, found and read back.
 
 A run folder holds
 - ``config.json``      the `TrainConfig` of the run,
 - ``history.json``     one record per finished epoch (test accuracy, selection precision/recall/F1,
-                       pseudo-label accuracy, priors, losses, timing; see `train.py`),
+                       pseudo-label accuracy, priors, losses, timing; see `evaluation`),
 - ``checkpoint.pt``    weights, optimizer, priors and selection state of the last finished epoch,
 - ``samples_eNNN.npz`` per-sample arrays of chosen epochs (losses, float16 probabilities, masks),
                        what the notebooks' widgets recompute from.
 Every file is written atomically (a temporary file in the same folder, then ``os.replace``), so an
 interrupted run never leaves a half-written file and loses at most the epoch in progress. Files get
 the permissions the user's umask gives (0644 with the usual 022), so an instructor can share runs.
+This module imports nothing else of the package: every other layer may use it.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
+
+
+class RunExistsError(RuntimeError):
+    """The output folder already holds a run and neither resume nor a new folder was asked for."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced NaN/inf; the run stopped and the last good checkpoint was kept."""
 
 
 def atomic_write(path: str | os.PathLike, write) -> Path:
@@ -54,6 +68,15 @@ def save_json(path, obj) -> Path:
 
 def save_npz(path, **arrays) -> Path:
     return atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """The sha256 hex digest of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def samples_path(out_dir, epoch: int) -> Path:
@@ -122,3 +145,72 @@ class RunHistory:
             if key in out:
                 out[key] = out[key].astype(dtype, copy=False)
         return out
+
+
+def resume_point(out: str, epochs: int) -> str | None:
+    """``"resuming at epoch 13 of 35 from OUT"`` for a run folder with finished epochs."""
+    hist = Path(out) / "history.json"
+    if not hist.is_file():
+        return None
+    done = len(json.loads(hist.read_text()).get("epochs", []))
+    if done >= epochs:
+        return f"the run in {out} has finished all {epochs} epochs; nothing to resume"
+    return f"resuming at epoch {done + 1} of {epochs} from {out}"
+
+
+# how far find_finished_run looks: runs/cpu/ablations/no_lga is 3 levels below runs/
+SEARCH_DEPTH = 5
+SEARCH_MAX_FOLDERS = 5000
+
+
+def holds_run(folder: Path) -> bool:
+    """Whether ``folder`` holds (part of) a run: a checkpoint, history or config."""
+    return any((folder / f).is_file() for f in ("checkpoint.pt", "history.json", "config.json"))
+
+
+def _run_folders(root: Path, depth: int = SEARCH_DEPTH, limit: int = SEARCH_MAX_FOLDERS):
+    """Folders holding a ``config.json`` under ``root``, breadth first, at most ``depth`` levels
+    down and ``limit`` folders looked into; hidden folders are skipped and a run folder is not
+    descended into (so a large or deep tree costs a bounded number of directory listings)."""
+    level, seen = [root], 0
+    for _ in range(depth + 1):
+        below = []
+        for folder in level:
+            seen += 1
+            if seen > limit:
+                return
+            if (folder / "config.json").is_file():
+                yield folder
+                continue
+            try:
+                below += sorted(Path(e.path) for e in os.scandir(folder)
+                                if e.is_dir() and not e.name.startswith("."))
+            except OSError:
+                continue
+        level = below
+
+
+def find_finished_run(cfg: TrainConfig, root: str | os.PathLike) -> Path | None:
+    """A finished run of ``cfg`` under ``root``, or None.
+
+    A folder qualifies when its ``config.json`` equals ``cfg`` as `TrainConfig.differences`
+    compares them (the comparison used for reference runs: fields added later are read at their
+    earlier behaviour, and `config.IGNORED_FIELDS` -- device, record_epochs, eval_batch_size --
+    are ignored), its history holds ``cfg.epochs`` epochs, and it saved the per-sample arrays of
+    every epoch ``cfg.record_epochs`` asks for (and of the last one). The search goes at most
+    `SEARCH_DEPTH` folders down and looks into at most `SEARCH_MAX_FOLDERS` folders; hidden
+    folders are skipped. Several matches: the most recently finished one (``history.json``
+    written last), then the first by path."""
+    want = set(cfg.record_epochs) | {cfg.epochs - 1}
+    found = []
+    for folder in _run_folders(Path(root)):
+        try:
+            if cfg.differences(json.loads((folder / "config.json").read_text())):
+                continue
+            hist = RunHistory(folder)
+            finished = (folder / "history.json").stat().st_mtime
+        except (OSError, ValueError, KeyError, TypeError):  # unreadable or half-copied: skip
+            continue
+        if len(hist) >= cfg.epochs and want <= set(hist.sample_epochs()):
+            found.append((-finished, str(folder), folder))
+    return min(found)[2] if found else None

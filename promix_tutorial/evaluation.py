@@ -1,0 +1,189 @@
+"""What an epoch measures and records: the eval pass over both splits, the epoch's record in
+history.json, the per-sample arrays the widgets read, and the tally the steps fill.
+
+A record holds the test accuracy of the ensemble (mean of both networks' primary logits, as the
+paper reports it) and of each network, the mean loss terms, the Fig. 3 baselines tuned on this
+epoch's losses, and in the ProMix phase the precision / recall / F1 of CSS, MHCS and their
+union against the injected noise, LGA's relabelled count and accuracy, the pseudo-label
+accuracy with and without debiasing (Fig. 4), the selected count per class and both priors.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .config import TrainConfig
+from .devices import DeviceData
+from .losses import Selection
+from .metrics import selection_scores, tuned_gmm, tuned_small_loss
+from .runs import samples_path, save_npz
+from .schedule import cosine_lr
+
+
+@torch.no_grad()
+def predict(net, x_uint8: torch.Tensor, data: DeviceData, batch_size: int, amp,
+            channels_last: bool = False) -> torch.Tensor:
+    """Primary-head logits (float32) of un-augmented images, eval mode, in batches."""
+    was_training = net.training
+    net.eval()
+    out = []
+    for i in range(0, len(x_uint8), batch_size):
+        with amp():
+            out.append(net(data.normalize(x_uint8[i:i + batch_size], channels_last))[0].float())
+    net.train(was_training)
+    return torch.cat(out)
+
+
+class EvalOutputs(NamedTuple):
+    """One epoch's eval pass: per network, the primary logits on the training and the test
+    split and the per-sample CE against the given labels (what the next CSS ranks, Eq. 1)."""
+
+    train_logits: list[torch.Tensor]
+    test_logits: list[torch.Tensor]
+    train_losses: torch.Tensor   # (networks, N)
+
+
+def evaluate(models, data: DeviceData, cfg: TrainConfig, amp, channels_last: bool) -> EvalOutputs:
+    """The eval pass over both splits for every network (un-augmented images, eval mode)."""
+    train_logits = [predict(n, data.x_train, data, cfg.eval_batch_size, amp, channels_last)
+                    for n in models]
+    test_logits = [predict(n, data.x_test, data, cfg.eval_batch_size, amp, channels_last)
+                   for n in models]
+    losses = torch.stack([F.cross_entropy(lg, data.y_noisy, reduction="none")
+                          for lg in train_logits])
+    return EvalOutputs(train_logits, test_logits, losses)
+
+
+@dataclass
+class EpochTally:
+    """What the steps of one epoch leave for its record: loss sums and per-sample masks (device
+    tensors, filled without a host sync)."""
+
+    n_nets: int
+    n_samples: int
+    device: torch.device
+    loss_sums: dict = field(default_factory=dict)
+    n_batches: int = 0
+    images: int = 0
+
+    def __post_init__(self):
+        def mask():
+            return torch.zeros(self.n_nets, self.n_samples, dtype=torch.bool, device=self.device)
+
+        self.mhcs, self.lga, self.labeled, self.lga_ok = mask(), mask(), mask(), mask()
+        self.lga_hits = torch.zeros(2, device=self.device)     # [correct guesses, guesses]
+        self.pseudo_hits = torch.zeros(3, device=self.device)  # [plain, debiased, total]
+
+    def add_losses(self, terms: dict, n_images: int) -> None:
+        """Add one step's loss terms (tensors, detached here)."""
+        for k, v in terms.items():
+            self.loss_sums[k] = self.loss_sums.get(k, 0.0) + v.detach().float()
+        self.n_batches += 1
+        self.images += n_images
+
+    def add_selection(self, k: int, idx: torch.Tensor, sel: Selection,
+                      clean: torch.Tensor) -> None:
+        """Network ``k``'s labeled set in one batch and whether LGA's guesses were right."""
+        self.mhcs[k, idx] = sel.mhcs
+        self.lga[k, idx] = sel.lga
+        self.labeled[k, idx] = sel.labeled
+        lga_ok = sel.lga & (sel.targets == clean)
+        self.lga_ok[k, idx] = lga_ok
+        self.lga_hits += torch.stack([lga_ok.sum(), sel.lga.sum()]).float()
+
+    def mean_losses(self) -> dict[str, float]:
+        return {k: float(v) / max(self.n_batches, 1) for k, v in self.loss_sums.items()}
+
+
+def epoch_record(cfg: TrainConfig, epoch: int, phase: str, tally: EpochTally, seconds: float,
+                 ev: EvalOutputs, data: DeviceData) -> dict:
+    """The record every epoch writes: accuracies, mean losses, time, and the Fig. 3 baselines
+    (tuned on network 1's eval-mode losses of this epoch, `metrics.tuned_gmm`)."""
+    losses = tally.mean_losses()
+    ens = torch.stack(ev.test_logits).mean(0)
+    return {"epoch": epoch, "phase": phase, "lr": cosine_lr(cfg, epoch),
+            "test_acc": float((ens.argmax(1) == data.y_test).float().mean()),
+            "test_acc_nets": [float((lg.argmax(1) == data.y_test).float().mean())
+                              for lg in ev.test_logits],
+            "losses": {k: round(v, 5) for k, v in losses.items()},
+            "seconds": round(seconds, 3), "images_per_s": round(tally.images / seconds, 1),
+            "baselines": {"small_loss": tuned_small_loss(ev.train_losses[0], data.is_clean),
+                          "gmm": tuned_gmm(ev.train_losses[0], data.is_clean, seed=cfg.seed)}}
+
+
+def promix_record(cfg: TrainConfig, epoch: int, tally: EpochTally, data: DeviceData,
+                  css: torch.Tensor, prior_l: torch.Tensor, prior_u: torch.Tensor) -> dict:
+    """What a ProMix epoch adds to its record: the selection scores of the CSS this epoch
+    trained with (``css``), MHCS and LGA; pseudo-label accuracy; priors; warnings."""
+    is_clean = data.is_clean
+    per_net = selection_records(cfg, css, tally, is_clean)
+    n_lga = float(tally.lga_hits[1])
+    ph = tally.pseudo_hits.tolist()
+    return {"selection": per_net[0], "selection_nets": per_net,
+            "lga_label_acc": float(tally.lga_hits[0]) / n_lga if n_lga else None,
+            "pseudo_acc": ph[0] / ph[2] if ph[2] else None,
+            "pseudo_acc_debiased": ph[1] / ph[2] if ph[2] else None,
+            "selected_per_class": torch.bincount(data.y_noisy[tally.labeled[0]],
+                                                 minlength=data.num_classes).tolist(),
+            "prior_l": [round(v, 6) for v in prior_l[0].tolist()],
+            "prior_u": [round(v, 6) for v in prior_u[0].tolist()],
+            "warnings": empty_selection_warnings(cfg, epoch, tally)}
+
+
+def selection_records(cfg: TrainConfig, css: torch.Tensor, tally: EpochTally,
+                      is_clean: torch.Tensor) -> list[dict]:
+    """Per network: precision / recall / F1 of CSS, MHCS and their union; LGA's count and label
+    accuracy (a guess counts as right when it is the true label); the labeled set's size and
+    how many of its targets are right."""
+    per_net = []
+    for k in range(tally.n_nets):
+        c = css[k] if cfg.use_css else torch.zeros_like(is_clean)
+        masks = {"css": c, "mhcs": tally.mhcs[k], "union": c | tally.mhcs[k]}
+        scores = {name: selection_scores(m, is_clean) for name, m in masks.items()}
+        n_lga = int(tally.lga[k].sum())
+        scores["lga"] = {"count": n_lga,
+                         "label_acc": float(tally.lga_ok[k].sum()) / n_lga if n_lga else None}
+        labeled = tally.labeled[k]
+        correct = (labeled & ~tally.lga[k] & is_clean) | tally.lga_ok[k]
+        scores["labeled"] = {"count": int(labeled.sum()),
+                             "target_acc": float(correct.sum()) / max(int(labeled.sum()), 1)}
+        per_net.append(scores)
+    return per_net
+
+
+def empty_selection_warnings(cfg: TrainConfig, epoch: int, tally: EpochTally) -> list[str]:
+    """One line per network whose labeled set stayed empty for the whole epoch (e.g. w/o Base
+    Selection, when MHCS finds no confident match): its labeled terms were zero and only the
+    unlabeled term trained it."""
+    out = []
+    for k, n in enumerate(tally.labeled.sum(1).tolist()):
+        if n == 0:
+            why = ("CSS is off and " if not cfg.use_css else "") + (
+                f"MHCS found no sample whose prediction matches its given label with "
+                f"confidence >= tau = {cfg.tau}" if cfg.use_mhcs else "MHCS is off")
+            if cfg.use_lga and epoch >= cfg.lga_start:
+                why += ", and LGA found no sample both networks agree on that confidently"
+            out.append(f"epoch {epoch + 1}: network {k + 1} had an empty labeled set ({why}); "
+                       "its labeled loss terms were zero, only the unlabeled term trained it.")
+    return out
+
+
+def save_samples(out_dir: Path, epoch: int, data: DeviceData, ev: EvalOutputs,
+                 css: torch.Tensor, tally: EpochTally, prior_l: torch.Tensor,
+                 prior_u: torch.Tensor) -> Path:
+    """The per-sample arrays of ``epoch`` (``samples_eNNN.npz``): labels, eval losses, float16
+    probabilities, the CSS chosen for the next epoch, the epoch's masks and the priors."""
+    arrays = dict(epoch=np.int64(epoch), noisy=data.y_noisy.cpu().numpy(),
+                  clean=data.y_clean.cpu().numpy(),
+                  losses=ev.train_losses.cpu().numpy().astype(np.float32),
+                  probs=torch.stack([lg.softmax(1) for lg in ev.train_logits]).cpu().numpy()
+                  .astype(np.float16),
+                  css=css.cpu().numpy(), mhcs=tally.mhcs.cpu().numpy(),
+                  lga=tally.lga.cpu().numpy(), labeled=tally.labeled.cpu().numpy(),
+                  prior_l=prior_l.cpu().numpy(), prior_u=prior_u.cpu().numpy())
+    return save_npz(samples_path(out_dir, epoch), **arrays)
