@@ -17,7 +17,7 @@ tests/test_layers.py checks it):
 - results, cells, sweep, reference: results tables, running cells (locally, on SLURM), grids
   of runs, shipped reference runs;
 - plots, widgets, notebook, exercises: figures, sliders and helpers for the notebooks;
-- cli: the ``promix`` command line.
+- commands, cli: the ``promix`` command line (what each command does; its parsers).
 """
 
 __version__ = "0.1.0"

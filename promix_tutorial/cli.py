@@ -1,7 +1,9 @@
-"""The ``promix`` command line: every argparse parser of the package lives here.
+"""The ``promix`` command line: every argparse parser of the package lives here, what each
+command does in commands.py.
 
 ``promix noise`` prints a noise report, ``promix data`` writes an arrays file for machines
-without internet, ``promix train`` trains one run, ``promix sweep`` a grid of them (sweep.py).
+without internet, ``promix train`` trains one run, ``promix sweep`` a grid of them (sweep.py),
+``promix pretrain`` a self-supervised start for ``promix train --init``.
 Expected errors (bad input, missing data) print one clear line and exit 2, before any work
 starts; a sweep with a failed cell exits 1; a run stopped by a non-finite loss exits 3.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .commands import cmd_data, cmd_noise, cmd_pretrain, cmd_sweep, cmd_train
 from .data import DataUnavailableError
 
 NOISE_GRAMMAR = """noise settings (--noise):
@@ -28,6 +31,7 @@ COMMANDS = {  # name -> the one line `promix` and `promix --help` print for it
     "data": "write an arrays file (.npz) from a CIFAR download, for machines without internet",
     "train": "train ProMix (or the CE baseline) and write a run folder",
     "sweep": "train a grid of runs (noises x seeds x methods x ablations) and its tables",
+    "pretrain": "pretrain a preset's network without labels: a start for `promix train --init`",
 }
 
 
@@ -48,7 +52,7 @@ def _parser(sub, name: str, description: str, epilog: str | None = None):
                           formatter_class=_Formatter)
 
 
-# ----------------------------------------------------------------------------- helpers
+# ----------------------------------------------------------------------------- parsers
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="cifar10",
@@ -60,238 +64,6 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
                    help="CIFAR-N label file or its folder (default: $PROMIX_CIFARN_DIR, "
                         "data/cifar-n, else downloaded)")
 
-
-def _field_type(annotation) -> str:
-    """The readable type of a TrainConfig field: int, float, bool, str or a tuple of ints."""
-    t = str(annotation)
-    for name in ("bool", "tuple", "int", "float"):
-        if t.startswith(name):
-            return "comma-separated integers" if name == "tuple" else name
-    return "str"
-
-
-def parse_set(pairs: list[str]) -> dict:
-    """``--set FIELD=VALUE`` pairs -> typed overrides (int, float, bool, None, tuples of ints).
-    An unknown field or a value of the wrong type raises ValueError naming the field and the
-    type it takes."""
-    import dataclasses
-    from .config import TrainConfig
-
-    types = {f.name: _field_type(f.type) for f in dataclasses.fields(TrainConfig)}
-    out = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or key not in types:
-            raise ValueError(f"--set {pair!r}: write FIELD=VALUE with FIELD one of "
-                             f"{', '.join(sorted(types))}.")
-        kind = types[key]
-        try:
-            if raw.lower() == "none":
-                out[key] = None
-            elif kind == "bool":
-                if raw.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError(raw)
-                out[key] = raw.lower() in ("true", "1")
-            elif kind.startswith("comma"):
-                out[key] = tuple(int(v) for v in raw.split(",") if v)
-            else:
-                out[key] = {"int": int, "float": float, "str": str}[kind](raw)
-        except ValueError:
-            expected = {"bool": "true or false", "int": "an integer", "float": "a number"}
-            raise ValueError(f"--set {pair!r}: {key} takes {expected.get(kind, kind)}, not "
-                             f"{raw!r}.") from None
-    return out
-
-
-def _export_data_locations(args) -> None:
-    """--data-dir / --cifar-n for the loaders that read their locations from the environment."""
-    import os
-    from pathlib import Path
-
-    if args.data_dir:
-        os.environ["PROMIX_DATA_DIR"] = args.data_dir
-    if args.cifar_n:
-        p = Path(args.cifar_n).expanduser()
-        os.environ["PROMIX_CIFARN_DIR"] = str(p if p.is_dir() else p.parent)
-
-
-PROFILE_NAMES = {"gpu": "fast", "ci": "tiny"}  # the notebooks' profile names -> presets
-
-
-def resolve_preset(name: str | None) -> tuple[str, str | None]:
-    """The preset to train and a line to print about the choice (None when nothing to say):
-    no --preset -> ``fast`` with a CUDA GPU, else ``cpu``; a notebook profile name (gpu, ci) ->
-    its preset. An unknown name raises ValueError naming the choices."""
-    from .config import PRESETS
-    if name is None:
-        import torch
-        if torch.cuda.is_available():
-            return "fast", "no --preset given: using fast (full CIFAR-10, minutes on this GPU)"
-        return "cpu", ("no --preset given and no CUDA GPU: using cpu (a 5,000-image CIFAR-10 "
-                       "subset; --preset tiny runs in about a minute)")
-    if name in PRESETS:
-        return name, None
-    if name in PROFILE_NAMES:
-        return PROFILE_NAMES[name], (f"--preset {name} is a notebook profile name; it runs the "
-                                     f"{PROFILE_NAMES[name]} preset")
-    raise ValueError(f"--preset {name!r} is not a preset: choose one of {', '.join(PRESETS)} "
-                     f"(or a profile name: {', '.join(PROFILE_NAMES)}).")
-
-
-def check_out_folder(out: str, resume: bool) -> None:
-    """Refuse, before any work, to resume a run that is not there or to write a run into a
-    non-empty folder that holds no run (raises ValueError with what to do)."""
-    from pathlib import Path
-    folder = Path(out)
-    has_run = (folder / "checkpoint.pt").is_file()
-    if resume and not has_run:
-        raise ValueError(f"--resume: {folder} holds no run to continue (no checkpoint.pt); "
-                         "leave out --resume to start one there.")
-    if not resume and not has_run and folder.is_dir() and any(folder.iterdir()):
-        raise ValueError(f"{folder} is a non-empty folder that holds no run; choose a new or "
-                         "empty --out so nothing in it is overwritten.")
-
-
-def next_steps(cfg, out: str) -> str:
-    """Where a finished run is and what to do with it next (and whether the notebooks, which
-    reuse finished runs of the config they ask for from `config.runs_root`, will find it)."""
-    from pathlib import Path
-    from .config import runs_root
-    notebook = {"sym:0.8": "02_progressive_selection.ipynb (selection), "
-                           "04_full_promix_run.ipynb"}.get(cfg.noise, "04_full_promix_run.ipynb")
-    if cfg.noise.startswith("human:"):
-        notebook = "06_real_world_noise.ipynb"
-    root = runs_root()
-    found = Path(out).resolve().is_relative_to(root.resolve())
-    return (f"results: {out}/history.json (every epoch), {out}/samples_e*.npz (per-sample "
-            f"arrays), {out}/checkpoint.pt\nnext: load it in Python with "
-            f"`from promix_tutorial import RunHistory; run = RunHistory({str(out)!r})`, "
-            f"or open notebooks/{notebook}" +
-            ("; a notebook asking for this config loads this run instead of training it"
-             if found else f"; the notebooks look for finished runs in {root}, not here"))
-
-
-# ----------------------------------------------------------------------------- commands
-
-def cmd_noise(args) -> int:
-    from .data import load_dataset
-    from .noise import NoiseSpec, noisy_labels_for
-
-    spec = NoiseSpec.parse(args.noise)  # fail on a typo before loading anything
-    _export_data_locations(args)
-    ds = load_dataset(args.dataset, root=args.data_dir)
-    noisy = noisy_labels_for(ds, spec, seed=args.seed, cifar_n_path=args.cifar_n)
-    print(f"dataset {ds.name}: {len(ds.y_train)} train / {len(ds.y_test)} test images "
-          f"{ds.image_shape}, {ds.num_classes} classes; seed {args.seed}")
-    print(noisy.report(ds.classes))
-    return 0
-
-
-def cmd_data(args) -> int:
-    """Write an arrays file from the CIFAR archive (or folder) torchvision downloads, so that a
-    machine without internet trains from one file."""
-    from .data import read_cifar_python, write_arrays_file
-    ds = read_cifar_python(args.source)
-    out = write_arrays_file(ds, args.out)
-    var = "PROMIX_CIFAR10_NPZ" if ds.name == "cifar10" else None
-    use = (f"export {var}={out} (then --dataset cifar10)" if var else f"--dataset {out}")
-    print(f"promix data: wrote {out}: {ds.name}, {len(ds.y_train)} train / {len(ds.y_test)} test "
-          f"images, {ds.num_classes} classes, original order; use it with {use}")
-    return 0
-
-
-def cmd_train(args) -> int:
-    from .config import make_config
-
-    preset, note = resolve_preset(args.preset)
-    check_out_folder(args.out, args.resume)
-    _export_data_locations(args)
-    overrides = parse_set(args.set or [])
-    for name in ("epochs", "seed", "device"):
-        if getattr(args, name) is not None:
-            overrides[name] = getattr(args, name)
-    if args.baseline:
-        overrides["method"] = args.baseline
-    if args.ablation:
-        overrides["ablation"] = args.ablation
-    cfg = make_config(preset, args.dataset, args.noise, **overrides)  # validated here
-    from .devices import choose_threads, prepare_data, set_threads
-    from .engine import train
-    from .runs import resume_point
-    threads, why = choose_threads(preset, args.threads)
-    set_threads(threads)
-    data = prepare_data(cfg)  # a data error stops here, before the header
-    if note:
-        print(f"promix train: {note}")
-    where = resume_point(args.out, cfg.epochs) if args.resume else None
-    print(f"promix train: {cfg.method} preset={preset} dataset={cfg.dataset} noise={cfg.noise} "
-          f"model={cfg.model} epochs={cfg.epochs} seed={cfg.seed} threads={threads} ({why}) -> "
-          f"{args.out}" + (f"\npromix train: {where}" if where else ""))
-    # per-batch bars only on a terminal: written to a file or a pipe every frame would stay
-    bars = not (args.quiet or args.no_bars) and sys.stderr.isatty()
-    hist = train(cfg, args.out, resume=args.resume, progress=bars, epoch_lines=not args.quiet,
-                 data=data)
-    print(f"done: final test accuracy {hist.final_accuracy():.2%}, best "
-          f"{hist.best_accuracy():.2%}; run folder {args.out}")
-    print(next_steps(cfg, args.out))
-    return 0
-
-
-def cmd_sweep(args) -> int:
-    """Run a grid of cells (promix_tutorial/sweep.py), or with --table only rebuild its tables."""
-    from pathlib import Path
-    from . import cells as cl, sweep as sw
-
-    if args.table:
-        out = Path(args.table)
-        saved = sw.read_sweep_file(out)
-        if saved is None:
-            raise ValueError(f"{out} holds no {sw.SWEEP_FILE}: it is not a sweep folder.")
-        print("\n\n".join(sw.rebuild_tables(saved, sw.sweep_cells(saved, out), out)))
-        return 0
-    if not args.preset or not args.out:
-        raise ValueError("give --preset (one or more presets) and --out (the sweep folder), or "
-                         "--table DIR to rebuild a sweep's tables.")
-    presets = []
-    for name in args.preset:
-        preset, note = resolve_preset(name)
-        if note:
-            print(f"promix sweep: {note}")
-        presets.append(preset)
-
-    def unique(values) -> tuple:
-        return tuple(dict.fromkeys(values))
-
-    sweep = sw.Sweep(presets=unique(presets), datasets=unique(args.dataset),
-                     noises=unique(args.noise), seeds=unique(args.seeds),
-                     methods=unique(args.methods), ablations=unique(args.ablations),
-                     overrides=parse_set(args.set or []))
-    sweep.validate()
-    out = Path(args.out)
-    cells = sw.sweep_cells(sweep, out)  # every config is built, so validated, here
-    sw.check_sweep_folder(sweep, out)
-    launcher = cl.launcher_from_args(args, cells, out / "logs",
-                                     gpus=int(bool({"fast", "paper"} & set(sweep.presets))))
-    if args.list:
-        for cell in cells:
-            print(f"{'done' if cell.finished else '    '}  {cell}")
-        return 0
-    _export_data_locations(args)
-    sw.write_sweep_file(sweep, cells, out)
-    todo = sum(not c.finished for c in cells)
-    print(f"promix sweep: {len(cells)} cells, {todo} to run"
-          + (f", on {cl.describe(launcher)}" if todo else "") + f" -> {out}", flush=True)
-    bars = not args.no_bars and sys.stderr.isatty()
-    report = cl.run_cells(cells, launcher, bars=bars,
-                          on_done=lambda cell, record: sw.rebuild_tables(sweep, cells, out))
-    print("\n\n".join(sw.rebuild_tables(sweep, cells, out)))
-    print(f"promix sweep: {len(report.trained)} trained, {len(report.skipped)} skipped, "
-          f"{len(report.failed)} failed; tables in {out}" + "".join(
-              f"\n  failed: {label}: {why}" for label, why in report.failed.items()))
-    return 1 if report.failed else 0
-
-
-# ----------------------------------------------------------------------------- parsers
 
 def add_launcher_args(p: argparse.ArgumentParser, default: str = "local") -> None:
     """--launcher, --jobs, --threads-per-job and the SLURM options (promix sweep and the
@@ -400,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seed of the noise, initialisation, order and augmentation (default: 0)")
     p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps (default: "
                                                   "auto, a CUDA GPU when there is one)")
+    p.add_argument("--init", default=None, metavar="START",
+                   help="start both networks (and the CE baseline) from a `promix pretrain` "
+                        "backbone (its file or folder) instead of from scratch")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for PyTorch (default: $OMP_NUM_THREADS if set, 1 for the "
                         "tiny preset, else the cores that are free)")
@@ -416,6 +191,32 @@ def build_parser() -> argparse.ArgumentParser:
                 "resumes interrupted ones.", NOISE_GRAMMAR)
     _add_sweep_args(p)
     p.set_defaults(func=cmd_sweep)
+
+    p = _parser(sub, "pretrain", "Pretrain the backbone of a preset's network on the training "
+                "images without their labels (SimCLR), keeping a start every few epochs with "
+                "its kNN feature accuracy (the test labels are read only for that figure). "
+                "`promix train --init OUT` starts both networks and the CE baseline from it; "
+                "an addition to the paper (docs/pretrain.md).",
+                "example: promix pretrain --preset cpu --out runs/pretrain/cpu")
+    _add_data_args(p)
+    p.add_argument("--preset", default=None, metavar="PRESET",
+                   help="the training preset whose network to pretrain (default: fast with a "
+                        "CUDA GPU, else cpu)")
+    p.add_argument("--out", required=True, help="the start's folder (a new or empty folder, or "
+                                                "the pretraining to --resume)")
+    p.add_argument("--resume", action="store_true", help="continue the pretraining in --out")
+    p.add_argument("--epochs", type=int, default=None, help="default: 100 (tiny: 30)")
+    p.add_argument("--batch-size", type=int, default=None, help="default: 512 (tiny: 128)")
+    p.add_argument("--images", type=int, default=None,
+                   help="a random subset of the training images (default: all)")
+    p.add_argument("--seed", type=int, default=None, help="default: 0")
+    p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N (default: auto)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for PyTorch (default: as for promix train)")
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                   help="override any PretrainConfig field, e.g. --set lr=0.1 (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no epoch lines")
+    p.set_defaults(func=cmd_pretrain)
     return ap
 
 

@@ -15,10 +15,8 @@ The short presets scale the prior momentum m of Eq. 7 so that the prior's memory
 the same fraction of all training steps as in the paper (docs/calibration.md#prior-momentum).
 Every field can be overridden: ``make_config("fast", "cifar10", "sym:0.5", epochs=30)``.
 
-Profiles (notebooks): ``$PROMIX_PROFILE`` = ``gpu`` | ``cpu`` | ``ci`` | ``reference``; unset:
-``gpu`` when CUDA is available, else ``cpu``. ``reference`` trains nothing: the notebooks read the
-full-scale runs of the ``fast`` preset that a GPU made and the repository ships
-(promix_tutorial/reference.py), so any CPU draws the full-scale figures in seconds.
+Profiles (notebooks): ``$PROMIX_PROFILE`` = ``gpu`` | ``cpu`` | ``ci`` | ``reference`` (the
+shipped full-scale GPU runs, read not trained; reference.py); unset: ``gpu`` with CUDA, else ``cpu``.
 """
 from __future__ import annotations
 
@@ -30,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .noise import NoiseSpec
+from .runs import runs_root, sha256_file
 
 PROFILES = ("gpu", "cpu", "ci", "reference")
 PRESETS = ("paper", "fast", "cpu", "tiny")
@@ -60,7 +59,7 @@ ADDED_FIELDS = {
     "primary_dml": False, "lga_guess": "ensemble", "warmup_penalty_weight": 1.0,
     "compile": False, "mix_per_head": False, "lr_per_step": False,
     "lr_warmup_frac": 0.0, "nesterov": False,
-    "logit_scale": 1.0,
+    "logit_scale": 1.0, "init": "scratch", "init_sha256": None,
 }
 
 
@@ -69,9 +68,9 @@ def with_added_fields(saved: dict) -> dict:
     return {**ADDED_FIELDS, **saved}
 
 
-# fields a config comparison ignores: they change where and how fast a run trains, or which
-# per-sample arrays it saves, not its results (as train.Trainer does when resuming)
-IGNORED_FIELDS = ("device", "record_epochs", "eval_batch_size")
+# fields a config comparison ignores: where and how fast a run trains, which per-sample arrays it
+# saves, where its start lies (the start's checksum, init_sha256, is compared)
+IGNORED_FIELDS = ("device", "record_epochs", "eval_batch_size", "init")
 
 
 def config_differences(saved: dict, cfg: "TrainConfig") -> dict:
@@ -143,6 +142,9 @@ class TrainConfig:
     use_cbr: bool = True              # auxiliary pseudo head consumes the pseudo-labels
     use_dbr: bool = True              # debiasing (alpha); False = plain CE and pseudo-labels
     use_unlabeled: bool = True
+    # --- starting weights (docs/pretrain.md): an addition to the paper, off by default
+    init: str = "scratch"             # "scratch" or a start of `promix pretrain` (file or folder)
+    init_sha256: str | None = None    # the start's checksum (make_config records it)
     # --- system and records
     device: str = "auto"              # auto | cpu | cuda | cuda:N | mps
     amp: bool = True                  # autocast on CUDA (ignored elsewhere): bfloat16, or
@@ -207,6 +209,12 @@ class TrainConfig:
             bad("record_epochs", f"must hold epoch indices in [0, {self.epochs})")
         if not (self.use_css or self.use_mhcs):
             bad("use_css", "and use_mhcs cannot both be False (nothing would be selected)")
+        if self.init == "scratch" and self.init_sha256 is not None:
+            bad("init_sha256", "must be None when init is 'scratch'")
+        if self.init != "scratch" and not (isinstance(self.init_sha256, str)
+                                           and len(self.init_sha256) == 64):
+            bad("init_sha256", "must be the start's sha256 (make_config(..., init=PATH) and "
+                               "`promix train --init PATH` record it)")
         if self.device != "auto" and not self.device.split(":")[0] in ("cpu", "cuda", "mps"):
             bad("device", "must be auto, cpu, cuda, cuda:N or mps")
 
@@ -329,12 +337,29 @@ def make_config(preset: str = "paper", dataset: str = "cifar10", noise: str = "s
         raise ValueError(f"unknown ablation {ablation!r}: choose one of {', '.join(ABLATIONS)}.")
     base.update(ABLATIONS[ablation])
     base.update(overrides)
+    if base.get("init", "scratch") != "scratch" and base.get("init_sha256") is None:
+        base["init_sha256"] = start_checksum(base["init"])
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = set(base) - known
     if unknown:
         raise ValueError(f"unknown config field(s) {sorted(unknown)}; valid fields: "
                          f"{', '.join(sorted(known))}")
     return TrainConfig(**base)
+
+
+def start_file(path: str | os.PathLike) -> Path:
+    """The backbone file of a start: ``path`` itself, or ``backbone.pt`` in a folder."""
+    p = Path(path).expanduser()
+    return p / "backbone.pt" if p.is_dir() else p
+
+
+def start_checksum(path: str | os.PathLike) -> str:
+    """The sha256 of a start's backbone file (ValueError naming the path when it is missing)."""
+    f = start_file(path)
+    if not f.is_file():
+        raise ValueError(f"TrainConfig.init: no start at {f}; give a backbone file or the folder "
+                         "of a finished `promix pretrain`, or 'scratch'.")
+    return sha256_file(f)
 
 
 def current_profile() -> str:
@@ -349,39 +374,13 @@ def current_profile() -> str:
     return value
 
 
-def runs_root() -> Path:
-    """The folder where the notebooks (and ``promix train --out runs/...`` run from the
-    repository root) keep their runs, so a run made one way is found by the other:
-    ``$PROMIX_RUNS_DIR`` if set (``~`` expanded, made absolute); else, when the package is
-    imported from a source checkout (the package folder's parent holds ``pyproject.toml`` and
-    ``promix_tutorial/``, e.g. ``pip install -e .``), that checkout's ``runs/``, whatever the
-    working directory (a notebook's kernel runs in ``notebooks/``); else (installed from a
-    wheel or git, e.g. on Colab) ``runs/`` in the current working directory."""
-    if os.environ.get("PROMIX_RUNS_DIR"):
-        return Path(os.environ["PROMIX_RUNS_DIR"]).expanduser().absolute()
-    checkout = source_checkout()
-    return (checkout or Path.cwd()) / "runs"
-
-
-def source_checkout() -> Path | None:
-    """The repository the package is imported from (the package folder's parent holds
-    ``pyproject.toml`` and ``promix_tutorial/``, e.g. after ``pip install -e .``), or None when it
-    was installed from a wheel or git (e.g. on Colab)."""
-    checkout = Path(__file__).resolve().parent.parent
-    if (checkout / "pyproject.toml").is_file() and (checkout / "promix_tutorial").is_dir():
-        return checkout
-    return None
-
-
 def notebook_runs_dir(profile: str) -> Path:
     """Where a notebook in ``profile`` keeps its runs: ``runs_root() / profile``; for ``ci`` a
     fresh temporary folder (``promix-ci-*``) that is removed when the kernel exits, so CI runs
     are self-contained and leave nothing behind."""
     if profile != "ci":
         return runs_root() / profile
-    import atexit
-    import shutil
-    import tempfile
+    import atexit, shutil, tempfile  # noqa: E401
     folder = Path(tempfile.mkdtemp(prefix="promix-ci-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return folder

@@ -27,19 +27,21 @@ from torch.profiler import record_function
 from tqdm.auto import tqdm
 
 from . import augment
-from .config import TrainConfig, runs_root
+from .config import TrainConfig
 from .data import ImageDataset
 from .debias import debiased_pseudo_labels, uniform_prior, update_class_prior
 from .devices import (amp_context, amp_dtype, amp_name, compile_net, epoch_generator,
                       prepare_data, resolve_device, to_device)
-from .evaluation import EpochTally, evaluate, epoch_record, promix_record, save_samples
+from .evaluation import (EpochTally, evaluate, epoch_record, postfix, promix_record,
+                         save_samples, summary_line)
 from .losses import (forward_views, lga_guess_logits, mix_labeled, promix_losses,
                      select_labeled, warmup_losses)
 from .metrics import pseudo_label_hits, selection_scores
 from .models import build_model
 from .noise import NoisyLabels
+from .pretrain import apply_start, check_start, load_start
 from .runs import (NonFiniteLossError, RunExistsError, RunHistory, atomic_write,
-                   find_finished_run, holds_run, save_json)
+                   find_finished_run, holds_run, runs_root, save_json)
 from .schedule import cosine_lr, epoch_mix_lambdas, ramp, unlabeled_weight
 from .selection import class_wise_small_loss
 
@@ -76,10 +78,6 @@ class StepOutcome(NamedTuple):
     pseudo_hits: torch.Tensor | None
 
 
-def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
-
-
 class Trainer:
     """Trains ProMix (two peer networks) or the CE baseline (one network) as ``cfg`` says.
 
@@ -106,6 +104,8 @@ class Trainer:
         self.ds, self.noisy = data if data is not None else prepare_data(cfg)
         self.data = to_device(self.ds, self.noisy, self.device)
         self.channels_last = cfg.channels_last and self.data.x_train.shape[1] == 3
+        resuming = resume and (self.out / "checkpoint.pt").is_file()
+        self.start = None if resuming else load_init(cfg, self.ds)
         n_nets = 2 if cfg.method == "promix" else 1
         self.nets = [self._build_net() for _ in range(n_nets)]
         # checkpoints hold the plain networks' weights; the step calls the compiled ones
@@ -133,6 +133,8 @@ class Trainer:
         if self.cfg.logit_scale != 1.0:
             kw["logit_scale"] = self.cfg.logit_scale
         net = build_model(self.cfg.model, self.ds.num_classes, self.ds.x_train.shape[-1], **kw)
+        if self.start is not None:  # the backbone of the start, the heads as initialised
+            apply_start(net, self.start)
         net = net.to(self.device)
         if self.channels_last:
             net = net.to(memory_format=torch.channels_last)
@@ -200,35 +202,15 @@ class Trainer:
                 self._save(epoch)
                 if self.epoch_lines:
                     self._print_epoch(record, time.perf_counter() - t0)
-                bar.set_postfix_str(self._postfix(record), refresh=False)
+                bar.set_postfix_str(postfix(record), refresh=False)
                 bar.update(1)
         return RunHistory(self.out)
 
     def _print_epoch(self, r: dict, seconds: float) -> None:
-        """The epoch's summary line (with the time left at this epoch's pace) and its warnings."""
+        """The epoch's warnings and summary line, with the time left at this epoch's pace."""
         for line in r.get("warnings", []):
             tqdm.write(f"warning: {line}", file=sys.stderr)
-        left = (self.cfg.epochs - r["epoch"] - 1) * seconds
-        # a warm-up epoch is several times faster than a ProMix epoch
-        more = r["phase"] == "warmup" and r["epoch"] + 1 < self.cfg.epochs
-        tqdm.write(self._summary(r) + (f", {'more than' if more else 'about'} "
-                                       f"{_minutes(left)} left" if left > 0 else ""))
-
-    @staticmethod
-    def _postfix(r: dict) -> str:
-        s = f"{r['phase']}, test acc {r['test_acc']:.1%}"
-        if r.get("selection"):
-            s += f", sel. F1 {r['selection']['union']['f1']:.2f}"
-        return s
-
-    def _summary(self, r: dict) -> str:
-        s = (f"epoch {r['epoch'] + 1:>3}/{self.cfg.epochs} {r['phase']:<7} "
-             f"test acc {r['test_acc']:.2%}  loss {r['losses'].get('total', float('nan')):.3f}")
-        if r.get("selection"):
-            u, lab = r["selection"]["union"], r["selection"]["labeled"]
-            s += (f"  clean sel. P {u['precision']:.3f} R {u['recall']:.3f} F1 {u['f1']:.3f}"
-                  f"  labeled {lab['count']} ({lab['target_acc']:.1%} right)")
-        return s + f"  {r['seconds']:.1f}s {r['images_per_s']:.0f} img/s"
+        tqdm.write(summary_line(r, self.cfg.epochs, seconds))
 
     def plan(self, epoch: int) -> EpochPlan:
         cfg = self.cfg
@@ -389,6 +371,22 @@ class Trainer:
         self.prior_u[k] = update_class_prior(self.prior_u[k], probs, m, mask=~labeled)
 
 
+def load_init(cfg: TrainConfig, ds: ImageDataset) -> dict | None:
+    """The backbone weights ``cfg.init`` names, checked against the run (None from scratch):
+    the file must be the start whose checksum the config recorded, pretrained for this network,
+    width, dataset and number of input channels (`pretrain.check_start`); ValueError if not."""
+    if cfg.init == "scratch":
+        return None
+    state, manifest = load_start(cfg.init)
+    if manifest["loaded"]["sha256"] != cfg.init_sha256:
+        raise ValueError(f"the start {cfg.init} is not the one this config recorded (sha256 "
+                         f"{cfg.init_sha256[:12]}..., the file's {manifest['loaded']['sha256'][:12]}"
+                         "...): give the config again with this start, or restore the file.")
+    check_start(manifest, model=cfg.model, model_widths=cfg.model_widths, dataset=cfg.dataset,
+                in_channels=ds.x_train.shape[-1])
+    return state
+
+
 def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False,
           progress: bool | str = True, epoch_lines: bool | None = None,
           data: tuple[ImageDataset, NoisyLabels] | None = None) -> RunHistory:
@@ -412,7 +410,7 @@ def train_or_load(cfg: TrainConfig, out_dir: str | Path, *, load: bool = False,
     folder is an error naming the fields (nothing is overwritten).
 
     Runs made elsewhere are reused: when ``out_dir`` holds no run and lies inside
-    ``search_root`` (default `config.runs_root`, the folder the notebooks and ``promix train
+    ``search_root`` (default `runs.runs_root`, the folder the notebooks and ``promix train
     --out runs/...`` share), a finished run of the same config anywhere under it
     (`runs.find_finished_run`) is returned instead of training, with one line saying so.
     Nothing is copied into ``out_dir``. Not done with ``data=`` (a config cannot prove the data

@@ -187,3 +187,30 @@ def save_samples(out_dir: Path, epoch: int, data: DeviceData, ev: EvalOutputs,
                   lga=tally.lga.cpu().numpy(), labeled=tally.labeled.cpu().numpy(),
                   prior_l=prior_l.cpu().numpy(), prior_u=prior_u.cpu().numpy())
     return save_npz(samples_path(out_dir, epoch), **arrays)
+
+
+def summary_line(r: dict, epochs: int, seconds: float) -> str:
+    """The one-line summary of epoch record ``r`` of ``epochs``, with the time left at the pace
+    of this epoch (``seconds``, evaluation included)."""
+    s = (f"epoch {r['epoch'] + 1:>3}/{epochs} {r['phase']:<7} "
+         f"test acc {r['test_acc']:.2%}  loss {r['losses'].get('total', float('nan')):.3f}")
+    if r.get("selection"):
+        u, lab = r["selection"]["union"], r["selection"]["labeled"]
+        s += (f"  clean sel. P {u['precision']:.3f} R {u['recall']:.3f} F1 {u['f1']:.3f}"
+              f"  labeled {lab['count']} ({lab['target_acc']:.1%} right)")
+    s += f"  {r['seconds']:.1f}s {r['images_per_s']:.0f} img/s"
+    left = (epochs - r["epoch"] - 1) * seconds
+    if left <= 0:
+        return s
+    # a warm-up epoch is several times faster than a ProMix epoch
+    more = "more than" if r["phase"] == "warmup" else "about"
+    left_text = f"{left / 60:.0f} min" if left >= 90 else f"{left:.0f} s"
+    return s + f", {more} {left_text} left"
+
+
+def postfix(r: dict) -> str:
+    """The short per-epoch summary shown on the epoch bar."""
+    s = f"{r['phase']}, test acc {r['test_acc']:.1%}"
+    if r.get("selection"):
+        s += f", sel. F1 {r['selection']['union']['f1']:.2f}"
+    return s

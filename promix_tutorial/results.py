@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from .config import ABLATION_LABELS, TrainConfig, source_checkout
-from .runs import RunHistory, atomic_write, save_json
+from .config import ABLATION_LABELS, TrainConfig
+from .runs import RunHistory, atomic_write, save_json, source_checkout
 from .metrics import once_tuned
 
 # The paper's CIFAR-10 numbers (PreAct ResNet-18, 600 epochs, full data; Tables 1 and 5).
@@ -242,7 +242,7 @@ def load_cells(folder: str | os.PathLike) -> list[dict]:
 def committed_cells(name: str = "accuracy_cpu") -> list[dict] | None:
     """The cell files committed with the repository in ``benchmarks/results/NAME`` (e.g. the
     seeds of `benchmarks/accuracy_cpu.py` that notebook 05 shows beside its own run), or None
-    when the package is not imported from a source checkout (`config.source_checkout`) or the
+    when the package is not imported from a source checkout (`runs.source_checkout`) or the
     folder is not there."""
     checkout = source_checkout()
     folder = None if checkout is None else checkout / "benchmarks" / "results" / name

@@ -27,6 +27,30 @@ if TYPE_CHECKING:
     from .config import TrainConfig
 
 
+def runs_root() -> Path:
+    """The folder where the notebooks (and ``promix train --out runs/...`` run from the
+    repository root) keep their runs, so a run made one way is found by the other:
+    ``$PROMIX_RUNS_DIR`` if set (``~`` expanded, made absolute); else, when the package is
+    imported from a source checkout (the package folder's parent holds ``pyproject.toml`` and
+    ``promix_tutorial/``, e.g. ``pip install -e .``), that checkout's ``runs/``, whatever the
+    working directory (a notebook's kernel runs in ``notebooks/``); else (installed from a
+    wheel or git, e.g. on Colab) ``runs/`` in the current working directory."""
+    if os.environ.get("PROMIX_RUNS_DIR"):
+        return Path(os.environ["PROMIX_RUNS_DIR"]).expanduser().absolute()
+    checkout = source_checkout()
+    return (checkout or Path.cwd()) / "runs"
+
+
+def source_checkout() -> Path | None:
+    """The repository the package is imported from (the package folder's parent holds
+    ``pyproject.toml`` and ``promix_tutorial/``, e.g. after ``pip install -e .``), or None when it
+    was installed from a wheel or git (e.g. on Colab)."""
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "promix_tutorial").is_dir():
+        return checkout
+    return None
+
+
 class RunExistsError(RuntimeError):
     """The output folder already holds a run and neither resume nor a new folder was asked for."""
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from promix_tutorial import cli
+from promix_tutorial import cli, commands
 from promix_tutorial.config import ABLATION_LABELS, PRESETS, make_config, profile_config
 from promix_tutorial.runs import RunHistory
 from promix_tutorial.results import (aggregate, cell_name, load_cells, markdown_table,
@@ -48,12 +48,12 @@ def test_cli_preset_choice_and_folder_checks(tmp_path, capsys, monkeypatch):
     work; the end of a run says where the results are and what next, epoch lines the time left."""
     import torch
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert cli.resolve_preset(None)[0] == "cpu" and "no CUDA GPU" in cli.resolve_preset(None)[1]
+    assert commands.resolve_preset(None)[0] == "cpu" and "no CUDA GPU" in commands.resolve_preset(None)[1]
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert cli.resolve_preset(None)[0] == "fast"
+    assert commands.resolve_preset(None)[0] == "fast"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert cli.resolve_preset("gpu")[0] == "fast" and cli.resolve_preset("ci")[0] == "tiny"
-    assert cli.resolve_preset("cpu") == ("cpu", None)
+    assert commands.resolve_preset("gpu")[0] == "fast" and commands.resolve_preset("ci")[0] == "tiny"
+    assert commands.resolve_preset("cpu") == ("cpu", None)
     base = [a for a in TINY if a not in ("--preset", "tiny", "--quiet")] + ["--epochs", "2"]
     assert cli.main(base + ["--preset", "huge", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err

@@ -11,7 +11,7 @@ PACKAGE = REPO / "promix_tutorial"
 LAYERS = ["runs", "data", "noise", "transition", "selection", "debias", "metrics", "augment",
           "models", "config", "schedule", "devices", "pretrain", "losses", "evaluation",
           "engine", "results", "cells", "sweep", "reference", "plots", "widgets", "notebook",
-          "exercises", "cli"]
+          "exercises", "commands", "cli"]
 MAX_LINES = 450
 
 

@@ -1,4 +1,4 @@
-"""One runs folder for the command line and the notebooks (issue 15.3): `config.runs_root` and
+"""One runs folder for the command line and the notebooks (issue 15.3): `runs.runs_root` and
 the reuse of a finished run of the same config by `train.train_or_load`."""
 import json
 import os
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from promix_tutorial import config as C
 from promix_tutorial import devices, engine, runs
-from promix_tutorial.config import make_config, runs_root
+from promix_tutorial.config import make_config
+from promix_tutorial.runs import runs_root
 from promix_tutorial.runs import RunHistory
 from promix_tutorial.reference import notebook_run
 
@@ -62,12 +62,12 @@ def test_runs_root_of_a_checkout_and_of_an_install(monkeypatch, tmp_path):
     checkout = tmp_path / "clone"
     (checkout / "promix_tutorial").mkdir(parents=True)
     (checkout / "pyproject.toml").write_text("[project]\nname = 'promix-tutorial'\n")
-    monkeypatch.setattr(C, "__file__", str(checkout / "promix_tutorial" / "config.py"))
+    monkeypatch.setattr(runs, "__file__", str(checkout / "promix_tutorial" / "runs.py"))
     assert runs_root() == checkout / "runs"
     # installed from a wheel (site-packages has no pyproject.toml): the working directory's runs/
     site = tmp_path / "venv" / "lib" / "site-packages"
     (site / "promix_tutorial").mkdir(parents=True)
-    monkeypatch.setattr(C, "__file__", str(site / "promix_tutorial" / "config.py"))
+    monkeypatch.setattr(runs, "__file__", str(site / "promix_tutorial" / "runs.py"))
     work = tmp_path / "content"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -167,7 +167,7 @@ def test_the_search_is_bounded(cli_run, tmp_path):
 
 
 def test_the_command_line_says_whether_the_notebooks_will_find_its_run(monkeypatch, tmp_path):
-    from promix_tutorial.cli import next_steps
+    from promix_tutorial.commands import next_steps
     monkeypatch.setenv("PROMIX_RUNS_DIR", str(tmp_path / "runs"))
     inside = next_steps(short(), str(tmp_path / "runs" / "cpu_sym50"))
     assert inside.endswith("a notebook asking for this config loads this run instead of training it")

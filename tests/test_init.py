@@ -1,0 +1,101 @@
+"""A self-supervised start (TrainConfig.init): both peer networks and the CE baseline start from
+the pretrained backbone with fresh heads; a start that does not fit, or changed since the config
+recorded it, is refused before training; the checksum decides which finished runs are reused."""
+import json
+
+import pytest
+import torch
+
+from promix_tutorial import cli, engine
+from promix_tutorial import pretrain as P
+from promix_tutorial.config import make_config, start_checksum
+from promix_tutorial.runs import find_finished_run
+
+
+@pytest.fixture(scope="module")
+def start(tmp_path_factory):
+    """A few epochs of SimCLR on the digits for the tiny preset's network."""
+    out = tmp_path_factory.mktemp("start") / "digits"
+    P.pretrain(P.pretrain_config_for("tiny", "digits", epochs=2, warmup_epochs=1,
+                                     checkpoint_every=1), out, progress=False)
+    return out
+
+
+def tiny(**kw):
+    return make_config("tiny", "digits", "sym:0.5", **{
+        **dict(epochs=3, warmup_epochs=1, lga_start=2), **kw})
+
+
+def _backbone(net):
+    return {k: v for k, v in net.state_dict().items() if not k.startswith("heads.")}
+
+
+def test_the_config_records_the_start_and_its_checksum(start):
+    cfg = tiny(init=str(start))
+    assert cfg.init_sha256 == start_checksum(start) == start_checksum(start / "backbone.pt")
+    assert tiny().init == "scratch" and tiny().init_sha256 is None
+    with pytest.raises(ValueError, match="no start at"):
+        tiny(init=str(start / "missing.pt"))
+    with pytest.raises(ValueError, match="init_sha256"):
+        tiny().replace(init=str(start))  # a path without its checksum
+    # the checksum, not the path, is what makes two configs the same
+    assert not cfg.differences({**cfg.to_dict(), "init": "/elsewhere/backbone.pt"})
+    assert "init_sha256" in cfg.differences(tiny().to_dict())
+
+
+@pytest.mark.parametrize("method", ["promix", "ce"])
+def test_every_network_starts_from_the_backbone_with_its_own_fresh_heads(start, tmp_path,
+                                                                       method):
+    state, _ = P.load_start(start)
+    trainer = engine.Trainer(tiny(init=str(start), method=method), tmp_path, progress=False)
+    scratch = engine.Trainer(tiny(method=method), tmp_path / "s", progress=False)
+    for net, plain in zip(trainer.nets, scratch.nets):
+        got = _backbone(net)
+        assert all(torch.equal(got[k], state[k].to(got[k].dtype)) for k in state)
+        # the heads are initialised as from scratch (same seed, same draws)
+        assert torch.equal(net.heads.primary.weight, plain.heads.primary.weight)
+    if method == "promix":  # the two peers' heads differ
+        assert not torch.equal(trainer.nets[0].heads.primary.weight,
+                               trainer.nets[1].heads.primary.weight)
+    hist = trainer.fit()
+    assert len(hist) == 3 and hist.config["init_sha256"] == start_checksum(start)
+
+
+def test_a_start_for_another_network_is_refused_before_training(start, tmp_path):
+    other = tmp_path / "fast_cnn"
+    P.pretrain(P.pretrain_config_for("tiny", "digits", model="fast_cnn", model_widths=(8, 16),
+                                     epochs=1, warmup_epochs=0), other, progress=False)
+    with pytest.raises(ValueError, match="pretrained for fast_cnn widths \\(8, 16\\) on digits"):
+        engine.Trainer(tiny(init=str(other)), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "history.json").exists()
+    # on the command line: one line, exit status 2, nothing written
+    argv = ["train", "--dataset", "digits", "--preset", "tiny", "--quiet", "--epochs", "2",
+            "--init", str(other), "--out", str(tmp_path / "cli")]
+    assert cli.main(argv) == 2
+    assert not (tmp_path / "cli").exists()
+
+
+def test_a_start_changed_after_the_config_is_refused(start, tmp_path):
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for f in ("backbone.pt", "manifest.json"):
+        (copy / f).write_bytes((start / f).read_bytes())
+    cfg = tiny(init=str(copy))
+    manifest = json.loads((copy / "manifest.json").read_text())
+    state = torch.load(copy / "backbone.pt", weights_only=True)
+    first = next(iter(state))
+    state[first] = state[first] + 1
+    torch.save(state, copy / "backbone.pt")
+    from promix_tutorial.runs import sha256_file
+    manifest["files"]["backbone.pt"] = sha256_file(copy / "backbone.pt")  # a consistent copy
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="not the one this config recorded"):
+        engine.Trainer(cfg, tmp_path / "run", progress=False)
+
+
+def test_finished_runs_are_reused_only_for_the_same_start(start, tmp_path):
+    root = tmp_path / "runs"
+    cfg = tiny(init=str(start), epochs=2)
+    engine.train(cfg, root / "from_start", progress=False)
+    assert find_finished_run(cfg, root) == root / "from_start"
+    assert find_finished_run(tiny(epochs=2), root) is None
