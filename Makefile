@@ -19,4 +19,4 @@ reference:  ## the notebooks that draw the shipped full-scale runs
 	PROMIX_PROFILE=reference $(PYTEST) $(NBVAL) --nbval-sanitize-with tests/reference_sanitize.cfg $(REFERENCE_NOTEBOOKS)
 
 docs:
-	mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 mkdocs build --strict --site-dir site
