@@ -8,20 +8,14 @@
 #
 #   PROMIX_CIFAR10_NPZ=/path/cifar10.npz bash benchmarks/pretrain_cpu.sh [OUT_DIR]
 #
-# The command it runs (default OUT_DIR runs/pretrain/cpu_simclr):
-#   OMP_NUM_THREADS=1 python -m promix_tutorial.pretrain --preset cpu --dataset cifar10 \
-#     --out runs/pretrain/cpu_simclr --epochs 100 --warmup-epochs 5 --batch-size 512 \
-#     --lr 0.12 --temperature 0.2 --checkpoint-every 5 --knn-bank 10000 --seed 0 [--resume]
-# (`promix pretrain` with the same options once the command line has it.) The folder's
-# manifest.json records the data, time, hardware, kNN accuracy per kept checkpoint and the
-# sha256 of each backbone file.
+# The folder's manifest.json records the data, time, hardware, kNN accuracy per kept start, the
+# sha256 of each backbone file and every command that ran it (docs/pretrain.md).
 set -eu
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OUT="${1:-$ROOT/runs/pretrain/cpu_simclr}"
 RESUME=()
 { [ -f "$OUT/checkpoint.pt" ] || [ -f "$OUT/manifest.json" ]; } && RESUME=(--resume)
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 cd "$ROOT"
-exec python -m promix_tutorial.pretrain --preset cpu --dataset cifar10 --out "$OUT" \
-  --epochs 100 --warmup-epochs 5 --batch-size 512 --lr 0.12 --temperature 0.2 \
-  --checkpoint-every 5 --knn-bank 10000 --seed 0 "${RESUME[@]}"
+exec promix pretrain --preset cpu --dataset cifar10 --out "$OUT" --epochs 100 --batch-size 512 \
+  --seed 0 --threads "${OMP_NUM_THREADS:-1}" --set warmup_epochs=5 --set lr=0.12 \
+  --set temperature=0.2 --set checkpoint_every=5 --set knn_bank=10000 "${RESUME[@]}"

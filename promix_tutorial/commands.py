@@ -242,8 +242,12 @@ def cmd_pretrain(args) -> int:
     """Self-supervised pretraining of a preset's backbone (pretrain.py): the start that
     ``promix train --init`` reads."""
     from .pretrain import PretrainConfig, pretrain, pretrain_config_for
+    from pathlib import Path
     preset, note = resolve_preset(args.preset)
-    check_out_folder(args.out, args.resume)
+    out = Path(args.out)  # a pretraining folder is checked by pretrain(); anything else here
+    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file():
+        raise ValueError(f"{out} is a non-empty folder that holds no pretraining; choose a new "
+                         "or empty --out so nothing in it is overwritten.")
     _export_data_locations(args)
     overrides = parse_set(args.set or [], PretrainConfig)
     for name in ("epochs", "batch_size", "seed", "device"):
@@ -260,7 +264,8 @@ def cmd_pretrain(args) -> int:
     print(f"promix pretrain: {cfg.method} preset={preset} dataset={cfg.dataset} "
           f"model={cfg.model} epochs={cfg.epochs} batch={cfg.batch_size} threads={threads} "
           f"({why}) -> {args.out}", flush=True)
-    command = "promix " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["pretrain"] else None
+    import shlex
+    command = "promix " + shlex.join(args.argv)
     manifest = pretrain(cfg, args.out, resume=args.resume, progress=not args.quiet,
                         command=command)
     knn = manifest["checkpoints"][-1]["knn_acc"] if manifest.get("checkpoints") else None

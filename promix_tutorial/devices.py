@@ -8,11 +8,13 @@ evaluation autocast to bfloat16 (float16 with loss scaling on GPUs older than co
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.profiler import record_function
 
 from . import augment
 from .config import TrainConfig
@@ -44,6 +46,38 @@ class DeviceData:
         return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
+def batch_views(data: DeviceData, x: torch.Tensor, strong: bool, gen: torch.Generator,
+                whole_batch: bool | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The uint8 weak view of images ``x`` and, if ``strong``, their strong view (augment.py,
+    ``whole_batch`` as `augment.rand_augment`), drawn from ``gen`` in that order."""
+    weak = augment.weak_augment(x, pad=data.pad, flip=data.flip, generator=gen)
+    if not strong:
+        return weak, None
+    return weak, augment.strong_augment(x, pad=data.pad, flip=data.flip, generator=gen,
+                                        whole_batch=whole_batch)
+
+
+def views_in_chunks(data: DeviceData, batches: list[torch.Tensor], chunks: int, strong: bool,
+                    gen: torch.Generator, whole_batch: bool | None = None):
+    """Yield every batch's uint8 views (weak, strong or None), made for ``chunks`` groups of
+    consecutive batches at once (`TrainConfig.augment_chunks`): a few large augmentation calls
+    per epoch instead of one per batch, each of which is hundreds of small kernels on a GPU. A
+    group is made when its first batch is asked for. The views differ from per-batch ones for
+    the same generator state (each op draws a whole group's random numbers in one call); every
+    image's view has the same distribution (tests/test_augment.py)."""
+    per = math.ceil(len(batches) / chunks)
+    for start in range(0, len(batches), per):
+        group = batches[start:start + per]
+        with record_function("promix/augment"):
+            weak, strong_views = batch_views(data, data.x_train[torch.cat(group)], strong, gen,
+                                             whole_batch)
+        at = 0
+        for idx in group:
+            rows = slice(at, at + len(idx))
+            at += len(idx)
+            yield weak[rows], (strong_views[rows] if strong_views is not None else None)
+
+
 def prepare_data(cfg: TrainConfig) -> tuple[ImageDataset, NoisyLabels]:
     """Load the dataset (subset if asked) and inject the configured noise (seeded)."""
     ds = load_dataset(cfg.dataset)
@@ -58,19 +92,24 @@ def to_device(ds: ImageDataset, noisy: NoisyLabels, device: torch.device) -> Dev
     def images(x):
         return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(device)
 
-    if ds.name == "cifar10":
-        mean, std = augment.CIFAR10_MEAN, augment.CIFAR10_STD
-    elif ds.name == "cifar100":
-        mean, std = augment.CIFAR100_MEAN, augment.CIFAR100_STD
-    else:
-        flat = ds.x_train.reshape(-1, ds.x_train.shape[-1]) / 255.0
-        mean, std = tuple(flat.mean(0).tolist()), tuple(np.maximum(flat.std(0), 1e-3).tolist())
+    mean, std = normalization(ds)
     h = ds.x_train.shape[1]
     return DeviceData(images(ds.x_train), torch.from_numpy(noisy.noisy).to(device),
                       torch.from_numpy(noisy.clean).to(device), images(ds.x_test),
                       torch.from_numpy(ds.y_test).to(device), mean, std,
                       pad=max(1, round(h * 4 / 32)), flip=ds.name != "digits",
                       num_classes=ds.num_classes)
+
+
+def normalization(ds: ImageDataset) -> tuple[tuple, tuple]:
+    """Per-channel mean and std that training normalises ``ds``'s images with: CIFAR's published
+    statistics, or the training images' own for other sources."""
+    if ds.name == "cifar10":
+        return augment.CIFAR10_MEAN, augment.CIFAR10_STD
+    if ds.name == "cifar100":
+        return augment.CIFAR100_MEAN, augment.CIFAR100_STD
+    flat = ds.x_train.reshape(-1, ds.x_train.shape[-1]) / 255.0
+    return tuple(flat.mean(0).tolist()), tuple(np.maximum(flat.std(0), 1e-3).tolist())
 
 
 def resolve_device(name: str) -> torch.device:
@@ -110,10 +149,12 @@ COMPILE_BACKEND = "inductor"  # tests use "eager" to check the wiring in seconds
 
 
 def compile_net(net: torch.nn.Module):
-    """``torch.compile`` of a network (``TrainConfig.compile``). The training step's shapes are
-    static (B and 2B images), so it compiles a few graphs once per run; the compiled module
-    shares the network's parameters and train/eval mode."""
-    return torch.compile(net, backend=COMPILE_BACKEND)
+    """``torch.compile`` of a network (``TrainConfig.compile``). The shapes are static (the
+    batch, each mix bucket, the eval batch), so it compiles one graph per shape once per run
+    (``dynamic=False``: no shape-generic graphs); the compiled module shares the network's
+    parameters and train/eval mode. The fast preset's network compiles without graph breaks
+    (tests/test_fast_preset.py)."""
+    return torch.compile(net, backend=COMPILE_BACKEND, dynamic=False)
 
 
 def epoch_generator(cfg: TrainConfig, epoch: int, device: torch.device) -> torch.Generator:

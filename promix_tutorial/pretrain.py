@@ -17,7 +17,6 @@ import json
 import math
 import os
 import platform
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +28,9 @@ import torch.nn.functional as F
 from lightly.loss import NTXentLoss
 from lightly.models.modules import SimCLRProjectionHead
 
-from . import augment
 from .config import make_config
-from .data import ImageDataset, load_dataset
-from .devices import resolve_device
+from .data import load_dataset
+from .devices import normalization, resolve_device
 from .metrics import knn_accuracy
 from .models import MODEL_NAMES, FastCNN, build_model
 from .runs import NonFiniteLossError, RunExistsError, atomic_write, save_json, sha256_file
@@ -180,15 +178,6 @@ def _source(dataset: str) -> str:
             else "scikit-learn's digits" if dataset == "digits" else "torchvision")
 
 
-def _mean_std(ds: ImageDataset) -> tuple[tuple, tuple]:
-    """The normalisation training uses (`devices.to_device`)."""
-    if ds.name in ("cifar10", "cifar100"):
-        up = ds.name.upper()
-        return getattr(augment, up + "_MEAN"), getattr(augment, up + "_STD")
-    flat = ds.x_train.reshape(-1, ds.x_train.shape[-1]) / 255.0
-    return tuple(flat.mean(0).tolist()), tuple(np.maximum(flat.std(0), 1e-3).tolist())
-
-
 def hardware(device: torch.device) -> dict:
     """What a pretraining ran on: the GPU's or the CPU's name, cores, threads, torch."""
     cpu = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
@@ -264,7 +253,7 @@ class Pretrainer:
                              f"{len(used)} pretraining images; choose a smaller batch.")
         bank, queries = used[_pick(len(used), cfg.knn_bank, 0)], _pick(len(ds.x_test),
                                                                        cfg.knn_queries, 0)
-        mean, std = (torch.tensor(v, device=dev).view(1, -1, 1, 1) for v in _mean_std(ds))
+        mean, std = (torch.tensor(v, device=dev).view(1, -1, 1, 1) for v in normalization(ds))
         self.in_channels, self.num_classes = ds.x_train.shape[-1], ds.num_classes
         self.fmt = torch.channels_last if self.in_channels == 3 else torch.contiguous_format
         self.norm = lambda x01: ((x01 - mean) / std).contiguous(memory_format=self.fmt)
@@ -427,24 +416,3 @@ def apply_start(net: nn.Module, state_dict: dict) -> nn.Module:
                          f"missing, unexpected or of another shape, e.g. {odd[:3]}.")
     net.load_state_dict(state_dict, strict=False)
     return net
-
-
-def main(argv: list[str] | None = None) -> dict:
-    """``python -m promix_tutorial.pretrain --preset cpu --out DIR [--resume] [--epochs N] ...``"""
-    import argparse
-    p = argparse.ArgumentParser(prog="python -m promix_tutorial.pretrain")
-    for name, default in (("preset", "cpu"), ("dataset", "cifar10"), ("out", None)):
-        p.add_argument("--" + name, default=default, required=default is None)
-    p.add_argument("--resume", action="store_true")
-    for f in dataclasses.fields(PretrainConfig):
-        if f.name not in ("dataset", "model", "model_widths", "projection_dims"):
-            p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default or 0))
-    a = vars(p.parse_args(argv))
-    preset, dataset, out, resume = (a.pop(k) for k in ("preset", "dataset", "out", "resume"))
-    cfg = pretrain_config_for(preset, dataset, **{k: v for k, v in a.items() if v is not None})
-    command = " ".join(["python -m promix_tutorial.pretrain", *(argv or sys.argv[1:])])
-    return pretrain(cfg, out, resume=resume, command=command)
-
-
-if __name__ == "__main__":
-    main()

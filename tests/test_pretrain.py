@@ -6,6 +6,7 @@ import shutil
 import pytest
 import torch
 
+from promix_tutorial import cli
 from promix_tutorial import pretrain as P
 from promix_tutorial.metrics import knn_accuracy
 from promix_tutorial.models import build_model
@@ -21,8 +22,10 @@ def tiny(**kw) -> P.PretrainConfig:
 def run(tmp_path_factory):
     """One uninterrupted tiny pretraining, made through the module's command line."""
     out = tmp_path_factory.mktemp("pre") / "run"
-    manifest = P.main(["--preset", "tiny", "--dataset", "digits", "--out", str(out),
-                       "--epochs", "6", "--warmup-epochs", "1", "--checkpoint-every", "3"])
+    assert cli.main(["pretrain", "--preset", "tiny", "--dataset", "digits", "--out", str(out),
+                     "--epochs", "6", "--set", "warmup_epochs=1", "--set", "checkpoint_every=3",
+                     "--quiet"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
     return out, manifest
 
 
