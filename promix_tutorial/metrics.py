@@ -129,3 +129,16 @@ def knn_accuracy(bank: torch.Tensor, bank_labels: torch.Tensor, queries: torch.T
         votes.scatter_add_(1, bank_labels[idx], (sim / temperature).exp())
         hits += int((votes.argmax(1) == query_labels[i:i + 1000]).sum())
     return hits / len(queries)
+
+
+def confident_learning(probs: torch.Tensor, labels: torch.Tensor,
+                       is_clean: torch.Tensor) -> dict:
+    """Confident learning's selection (Northcutt et al. 2021, the ``cleanlab`` library): the
+    samples ``cleanlab.filter.find_label_issues`` does not flag, from the per-sample predicted
+    probabilities ``(N, C)`` and the given labels, scored like `selection_scores`. A Fig. 3
+    baseline users know for finding wrong labels; it needs no threshold to tune."""
+    from cleanlab.filter import find_label_issues
+    p = probs.detach().float().cpu().numpy()
+    p = p / p.sum(1, keepdims=True)
+    issues = find_label_issues(labels.cpu().numpy(), p)
+    return selection_scores(torch.from_numpy(~issues).to(is_clean.device), is_clean)

@@ -402,3 +402,20 @@ def test_css_budget_f1_is_css_at_each_budget():
     # 40% clean, clean losses all below noisy ones: R = 0.4 separates them exactly
     assert rows[1]["f1"] == pytest.approx(tuned_small_loss(losses, clean)["f1"], abs=0.02)
     assert rows[0]["precision"] == 1.0 and rows[0]["recall"] < 0.3
+
+
+def test_confident_learning_keeps_the_samples_whose_prediction_agrees():
+    """cleanlab flags samples predicted confidently as another class: with predictions equal
+    to the true labels, the kept set is exactly the clean one."""
+    from promix_tutorial.metrics import confident_learning
+    gen = torch.Generator().manual_seed(0)
+    clean = torch.arange(600) % 3
+    noisy = clean.clone()
+    flip = torch.rand(600, generator=gen) < 0.3
+    noisy[flip] = (clean[flip] + 1) % 3
+    probs = torch.full((600, 3), 0.05)
+    probs[torch.arange(600), clean] = 0.9
+    s = confident_learning(probs, noisy, noisy == clean)
+    assert s["precision"] == 1.0 and s["recall"] == 1.0 and s["count"] == int((~flip).sum())
+    wrong = confident_learning(probs.roll(1, dims=1), noisy, noisy == clean)
+    assert wrong["f1"] < 0.5   # predictions of another class flag the right labels instead
