@@ -101,6 +101,14 @@ def _count_ylim(ax, counts: dict, reference, ylim):
     ax.set_ylim(0, ylim)
 
 
+def set_class_ticks(ax, x, names: list[str]) -> None:
+    """Class names under the bars, slanted when they are words ("airplane", "automobile") so
+    that neighbours cannot overlap; digits and short names stay upright."""
+    slant = max(len(n) for n in names) > 3 and len(names) > 4
+    ax.set_xticks(x, names, rotation=30 if slant else 0, ha="right" if slant else "center",
+                  rotation_mode="anchor" if slant else "default")
+
+
 def plot_class_counts(counts: dict, class_names, ax=None, title: str | None = None,
                       reference=None, *, xlabel: str = "class", ylim: float | None = None,
                       reference_label: str = "truly clean"):
@@ -123,9 +131,9 @@ def plot_class_counts(counts: dict, class_names, ax=None, title: str | None = No
                                  linestyles="dashed", linewidth=1, label=reference_label,
                                  gid="reference"))
     if C <= 30:
-        ax.set_xticks(x, names, rotation=45 if C > 10 else 0, ha="right" if C > 10 else "center")
+        set_class_ticks(ax, x, names)
     else:  # CIFAR-100: every tenth class
-        ax.set_xticks(x[::10], names[::10], rotation=45, ha="right")
+        ax.set_xticks(x[::10], names[::10], rotation=45, ha="right", rotation_mode="anchor")
     ax.set_xlim(-0.6, C - 0.4)
     _count_ylim(ax, counts, reference, ylim)
     ax.set_xlabel(xlabel)
@@ -322,7 +330,7 @@ def plot_ablation_bars(rows: list[dict], ax=None, value: str = "accuracy",
         ref = [r.get(reference) if r.get(reference) is not None else np.nan for r in rows]
         ax.bar(x + w / 2, ref, width=w, hatch="//", alpha=0.6,
                label=reference_label)
-    ax.set_xticks(x, names, rotation=20)
+    ax.set_xticks(x, names, rotation=25, ha="right", rotation_mode="anchor")
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 118)  # room above the bars for the legend
     ax.legend(fontsize=8, loc="upper center", ncol=2)

@@ -45,15 +45,15 @@ import numpy as np
 # them too); they stay importable from here
 from .config import (IGNORED_FIELDS, PRESETS, TrainConfig,  # noqa: F401
                      config_differences, make_config)
-from .data import sha256_file
-from .history import RunHistory, atomic_write, save_json, save_npz
+from .runs import RunHistory, atomic_write, save_json, save_npz, sha256_file
 from .results import cell_name
-from .train import train_or_load
+from .engine import train_or_load
 
-MAKE_COMMAND = "bash benchmarks/device_check.sh"
+# makes the named cells on a GPU (`make_command`); `python -m promix_tutorial.reference` ships them
+MAKE_COMMAND = "python benchmarks/accuracy_gpu.py --cells"
 REFERENCE_TAG = "[shipped reference run, not trained here]"
 SUMMARY_FIELDS = ("dataset", "noise", "seed", "method", "ablation", "model", "epochs", "n_train")
-# what the data was, by dataset name; the device machines read the offline CIFAR-10 copy
+# what the data was, by dataset name (the GPU runs read the offline CIFAR-10 copy)
 DATA_TEXT = {"cifar10": "CIFAR-10 (offline JPEG-75 copy)", "cifar100": "CIFAR-100",
              "digits": "8x8 digits"}
 MASKS = ("labeled", "css", "mhcs", "lga")
@@ -222,9 +222,9 @@ def load_reference(name: str, cfg: TrainConfig | None = None, *, verify: bool = 
                "not in manifest.json" if name not in runs else "its folder is missing")
         raise MissingReferenceError(
             f"no reference run {name!r} in {root} ({why}); runs there: "
-            f"{', '.join(sorted(runs)) or 'none'}. The full-scale runs are made on a GPU by "
-            f"`{MAKE_COMMAND}` and exported with `python -m promix_tutorial.reference`; set "
-            "PROMIX_REFERENCE_DIR to read them from another folder, or use another "
+            f"{', '.join(sorted(runs)) or 'none'}. It is made on a GPU by "
+            f"`{make_command([name])}` and exported with `python -m promix_tutorial.reference`; "
+            "set PROMIX_REFERENCE_DIR to read runs from another folder, or use another "
             "PROMIX_PROFILE to train the run yourself.")
     entry = runs[name]
     if verify:
@@ -258,9 +258,9 @@ def load_reference(name: str, cfg: TrainConfig | None = None, *, verify: bool = 
 def notebook_run(profile: str, cfg: TrainConfig, runs_dir: str | os.PathLike,
                  folder: str | os.PathLike, *, load: bool = False, data=None) -> RunHistory:
     """What notebooks call: in the ``reference`` profile the shipped run of ``cfg``'s cell
-    (`load_reference`, config checked); otherwise `train.train_or_load` in
+    (`load_reference`, config checked); otherwise `engine.train_or_load` in
     ``runs_dir / folder`` (which loads a finished run of the same config from elsewhere in the
-    shared runs folder, `config.runs_root`, instead of training it)."""
+    shared runs folder, `runs.runs_root`, instead of training it)."""
     if profile == "reference":
         if data is not None:
             raise ValueError("a reference run has its own data; data= cannot be used with "
@@ -269,22 +269,38 @@ def notebook_run(profile: str, cfg: TrainConfig, runs_dir: str | os.PathLike,
     return train_or_load(cfg, Path(runs_dir) / folder, load=load, data=data)
 
 
+def make_command(names: list[str]) -> str:
+    """The command that makes the reference runs ``names`` (cell names) on a GPU."""
+    return f"{MAKE_COMMAND} {' '.join(names)}"
+
+
+def shipped_configs(configs: dict[str, TrainConfig],
+                    root: str | os.PathLike | None = None) -> dict[str, TrainConfig]:
+    """The entries of ``configs`` (label -> config) that have a reference run. The others are
+    named on one printed line, with the command that makes them, so that a notebook goes on
+    with the runs that exist."""
+    names = set(available_references(root))
+    cells = {k: cell_name(c.method, c.ablation, c.noise, c.seed) for k, c in configs.items()}
+    have = {k: c for k, c in configs.items() if cells[k] in names}
+    missing = [k for k in configs if k not in have]
+    if missing:
+        print(f"no reference run yet for: {', '.join(f'{k} ({cells[k]})' for k in missing)}; "
+              f"make them on a GPU with `{make_command([cells[k] for k in missing])}` "
+              "(then `python -m promix_tutorial.reference`).")
+    return have
+
+
 def available_configs(configs: dict[str, TrainConfig],
                       root: str | os.PathLike | None = None) -> dict[str, TrainConfig]:
-    """The entries of ``configs`` (label -> config) that have a reference run; prints the
-    labels that have none and how they are made. Raises `MissingReferenceError` if none has."""
-    names = set(available_references(root))
-    have = {k: c for k, c in configs.items()
-            if cell_name(c.method, c.ablation, c.noise, c.seed) in names}
-    missing = [f"{k} ({cell_name(c.method, c.ablation, c.noise, c.seed)})"
-               for k, c in configs.items() if k not in have]
+    """`shipped_configs`, and `MissingReferenceError` if none of ``configs`` has a reference
+    run."""
+    have = shipped_configs(configs, root)
     if not have:
-        raise MissingReferenceError(f"no reference run for any of {', '.join(missing)} in "
-                                    f"{Path(root) if root else reference_dir()}; they are made "
-                                    f"on a GPU by `{MAKE_COMMAND}`.")
-    if missing:
-        print(f"no reference run yet for: {', '.join(missing)}; make them on a GPU with "
-              f"`{MAKE_COMMAND}` (then `python -m promix_tutorial.reference`).")
+        cells = [cell_name(c.method, c.ablation, c.noise, c.seed) for c in configs.values()]
+        raise MissingReferenceError(
+            f"no reference run for any of {', '.join(configs)} in "
+            f"{Path(root) if root else reference_dir()}; they are made on a GPU by "
+            f"`{make_command(cells)}`.")
     return have
 
 
@@ -293,7 +309,8 @@ def available_configs(configs: dict[str, TrainConfig],
 def describe(run: RunHistory) -> str:
     """One line saying where a run comes from; for a reference run e.g. ``[shipped reference
     run, not trained here] full-scale GPU run made by this package: fast preset, CIFAR-10
-    (offline JPEG-75 copy), 50,000 images, 60 epochs, NVIDIA H100 80GB HBM3, 2026-11-27``;
+    (offline JPEG-75 copy), 50,000 images, 60 epochs, NVIDIA H100 80GB HBM3, <day it
+    finished>``;
     "full-scale" when it trained on all of CIFAR-10/100 (``n_train`` None)."""
     entry = getattr(run, "entry", None)
     if entry is None:

@@ -11,20 +11,13 @@ their result, or redraw a figure they drew before; the explorers wire sliders to
 notebook widget cell is followed by a direct call of the same function so headless runs check
 it.
 
-What a widget cell shows. A widget lives only while its kernel does: after a kernel restart or
-in a reopened notebook JupyterLab shows "Error displaying widget: model not found" in its
-place, and anything drawn inside it is gone too. So displaying an explorer
-(``display(explorer.widget)`` or ``display(explorer)``) emits, in this order:
-
-1. a one-line hint naming the initial setting and saying to run the cell for the sliders,
-2. a static PNG of the initial setting,
-3. the widget: the sliders and, below them, the live figure (an ``ipywidgets.Output`` whose
-   content is replaced by each new frame).
-
-1 and 2 are ordinary outputs that the saved .ipynb keeps whatever happens to the widget, so a
-reopened notebook still shows the figure. While the kernel runs, the static copy stays above
-the sliders as the "before" picture (the hint says what it is) and the live figure below them
-follows the sliders.
+What a widget cell shows. Displaying an explorer (``display(explorer)``) emits three outputs:
+a one-line hint, the sliders (a widget) and the figure, an ordinary PNG output that each slider
+step replaces in place (``update_display`` with the explorer's display id), so the cell holds
+one figure, the one of the sliders' current values (its title says which). A widget lives only
+while its kernel does: after a kernel restart the sliders stop answering, and a notebook
+reopened with a new kernel shows JupyterLab's "model not found" line in their place. The hint
+says to run the cell again, and the figure, an ordinary output, stays in the saved .ipynb.
 
 Speed. A slider step recomputes the result, then changes only the bar heights and texts of the
 explorer's one figure (``update_*`` in plots.py; no new figure, no layout pass) and renders it
@@ -44,6 +37,7 @@ from __future__ import annotations
 import base64
 import functools
 import io
+import uuid
 
 import matplotlib.pyplot as plt
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -185,26 +179,24 @@ def show_pseudo_labels(samples: dict, alpha: float, class_names=None, net: int =
 
 class _Explorer:
     """Sliders over a ``show_*`` function of this module: each slider step recomputes, redraws
-    the explorer's one figure in place and shows it as a PNG in ``output``.
+    the explorer's one figure in place and shows it as the cell's figure output.
 
     Attributes: ``sliders`` (name -> slider), ``result`` (of the last step: what tests
-    inspect), ``figure``, ``frame`` (the PNG bytes shown now), ``initial_frame`` (the static
-    copy) and ``widget`` (sliders + ``output``; displaying it also shows the static copy)."""
+    inspect), ``figure``, ``frame`` (the PNG bytes shown now), ``widget`` (the sliders) and
+    ``display_id`` (of the figure output, module docstring)."""
 
     def __init__(self, sliders: dict, show):
-        import ipywidgets as w
-
         self.sliders, self._show = sliders, show
         self.result, self.figure = show(**self.values())
         plt.close(self.figure)  # ours, not pyplot's: a notebook must not show it after the cell
         FigureCanvasAgg(self.figure)  # what the PNGs are drawn with
         self.figure.set_layout_engine(None)  # laid out once: no layout pass per frame
         self._bbox = self._bbox_key = None
-        self.output = w.Output()
-        self.widget = _explorer_box_class()([w.HBox(list(sliders.values())), self.output])
+        self.display_id = f"promix-explorer-{uuid.uuid4().hex}"
+        self._displayed = False
+        self.widget = _explorer_box_class()(list(sliders.values()))
         self.widget.explorer = self
         self._render()
-        self.initial_frame, self.initial_values = self.frame, self.values()
         for s in sliders.values():
             s.observe(self._on_change, names="value")
 
@@ -216,6 +208,13 @@ class _Explorer:
         values = self.values() if values is None else values
         return ", ".join(f"{k}={format(v, self.sliders[k].readout_format)}"
                          for k, v in values.items())
+
+    def hint(self) -> str:
+        """The line above the sliders."""
+        names = " and ".join(self.sliders)
+        return (f"Move {names}: the figure below follows. After a kernel restart, or in a "
+                f"reopened notebook, run this cell again to get the slider"
+                f"{'s' if len(self.sliders) > 1 else ''} back.")
 
     def update(self):
         """Recompute for the sliders' current values, redraw the figure in place and show the
@@ -233,24 +232,24 @@ class _Explorer:
         if key != self._bbox_key:  # the y-range moved: the tick labels, so the box may too
             self._bbox, self._bbox_key = tight_bbox(self.figure), key
         self.frame = figure_png(self.figure, self._bbox)
-        # one state update replaces the shown image (no clear_output + display pair)
-        self.output.outputs = ({"output_type": "display_data", "metadata": {},
-                                "data": _png_bundle(self.frame, f"<figure: {self.setting()}>")},)
+        if self._displayed:  # one message replaces the shown image in place
+            from IPython.display import update_display
+            update_display(self._bundle(), display_id=self.display_id, raw=True)
 
-    def show_static_copy(self):
-        """Display the hint line and the initial frame as ordinary cell outputs, which the saved
-        notebook keeps when the widget cannot be shown (module docstring)."""
-        from IPython.display import display
-
-        what = self.setting(self.initial_values)
-        hint = (f"Static figure of the initial setting ({what}), saved with the notebook; run "
-                f"this cell to get the sliders, with a live figure below them.")
-        display({"text/markdown": f"*{hint}*", "text/plain": hint}, raw=True)
-        display(_png_bundle(self.initial_frame, f"<static figure: {what}>"), raw=True)
+    def _bundle(self) -> dict:
+        return {"image/png": base64.b64encode(self.frame).decode("ascii"),
+                "text/plain": f"<figure: {self.setting()}>"}
 
     def _ipython_display_(self):
         from IPython.display import display
-        display(self.widget)
+
+        hint = self.hint()
+        display({"text/markdown": f"*{hint}*", "text/plain": hint}, raw=True)
+        sliders = self.widget._repr_mimebundle_()
+        sliders["text/plain"] = f"<sliders: {self.setting()}>"  # where widgets cannot show
+        display(sliders, raw=True)
+        display(self._bundle(), display_id=self.display_id, raw=True)
+        self._displayed = True
 
 
 @functools.cache
@@ -259,21 +258,18 @@ def _explorer_box_class():
     when a widget is built)."""
     import ipywidgets as w
 
-    class ExplorerBox(w.VBox):
-        """Sliders + the live figure; displaying it first shows the explorer's static copy."""
+    class ExplorerBox(w.HBox):
+        """The sliders; displaying it displays its explorer (hint, sliders, figure)."""
         explorer = None
 
         def _ipython_display_(self):
             from IPython.display import display
             if self.explorer is not None:
-                self.explorer.show_static_copy()
-            display(self._repr_mimebundle_(), raw=True)
+                self.explorer._ipython_display_()
+            else:
+                display(self._repr_mimebundle_(), raw=True)
 
     return ExplorerBox
-
-
-def _png_bundle(png: bytes, text: str) -> dict:
-    return {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": text}
 
 
 class SelectionExplorer(_Explorer):

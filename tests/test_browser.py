@@ -1,21 +1,24 @@
-"""A real browser on notebook 02: JupyterLab on 127.0.0.1, headless Chromium driven by
-Playwright, Run > Run All Cells in the `ci` profile, then the R slider moved with the keyboard.
+"""Notebooks 02-05 as a student meets them: one JupyterLab server on 127.0.0.1, headless
+Chromium driven by Playwright, each notebook opened and run with Run > Run All Cells, in the
+`ci` profile and in the `reference` profile (a kernel spec per profile), one after another.
 
-It checks what nbval cannot: that the R and tau sliders render as sliders (the ipywidgets lab
-extension is found and loads), that a key press on the R slider's handle reaches the kernel, and
-that the live figure below the sliders is redrawn for the new value (its pixels equal the frame
-the kernel's SelectionExplorer last drew, whose figure title shows the new R; the readout shows
-it too) and returns to the first picture on the way back. It also times one slider
-step, from the key press to the new image in the DOM, and prints it (`-s`), records it as the
-`slider_step_ms` property and writes it to `slider_step.json` in the test's tmp dir.
+Each run fails on what nbval cannot see: a traceback in any cell, "Error displaying widget" on
+the page, a widget cell that shows more than one figure, a library warning (FutureWarning and
+the like) in an output, or a run warning repeated on several lines instead of summarised in one.
+On notebook 02 (`ci`) it also moves the R slider with the keyboard and checks that the cell's
+one figure is replaced by the kernel's frame for the new value (pixel for pixel, and its title
+says R=<new value>), times that step (printed with `-s`, recorded as the `slider_step_ms`
+property), returns, and restarts the kernel: the hint stays and no widget error appears.
 
 Needs Debian's `chromium` (`apt-get install chromium`; Playwright's own browser download is not
-used) and `pip install playwright`. Without them it is skipped, unless PROMIX_REQUIRE_BROWSER=1
-(what .ci/run sets): then it fails. PROMIX_CHROMIUM may name another Chromium binary.
+used) and Playwright for Python (`pip install playwright`). Without them it is skipped, naming
+exactly what is missing, unless PROMIX_REQUIRE_BROWSER=1 (what .ci/run sets): then it fails.
+PROMIX_CHROMIUM may name another Chromium binary.
 """
 from __future__ import annotations
 
 import base64
+import importlib.util
 import io
 import json
 import os
@@ -35,46 +38,73 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-NOTEBOOK = REPO / "notebooks" / "02_progressive_selection.ipynb"
-# Run All trains the ci profile's one tiny run: about 40 s on an idle 2-core CPU (the whole test
-# then about 1.5 min), several minutes when other trainings share the cores.
-RUN_ALL_TIMEOUT_S = float(os.environ.get("PROMIX_BROWSER_RUN_ALL_TIMEOUT_S", "420"))
+NOTEBOOKS = ("02_progressive_selection", "03_debiased_pseudo_labels", "04_full_promix_run",
+             "05_ablations")
+PROFILES = ("ci", "reference")
+# Run All of one notebook: the ci runs take about a minute each on an idle 2-core CPU, several
+# minutes when other jobs share the cores.
+RUN_ALL_TIMEOUT_S = float(os.environ.get("PROMIX_BROWSER_RUN_ALL_TIMEOUT_S", "600"))
+DEV = "pip install -e '.[dev]'"
 
 pytestmark = pytest.mark.browser
 
 
-def _chromium() -> tuple[str | None, str]:
-    """(path of a Chromium binary and Playwright is importable, "") or (None, why not)."""
+# ----------------------------------------------------------------------------- dependencies
+
+def missing_browser_dependencies(which=shutil.which, find_spec=importlib.util.find_spec,
+                                 environ=os.environ) -> tuple[str | None, list[str]]:
+    """(the Chromium binary or None, one exact line per missing dependency)."""
     missing = []
-    exe = os.environ.get("PROMIX_CHROMIUM") or shutil.which("chromium") \
-        or shutil.which("chromium-browser")
-    if not exe or not os.access(exe, os.X_OK):
-        missing.append(f"no chromium executable ({exe or 'none on PATH'}): "
-                       "apt-get install chromium")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("playwright not importable: pip install playwright")
-    for mod in ("jupyterlab", "ipywidgets", "jupyter_client"):
-        try:
-            __import__(mod)
-        except ImportError:
-            missing.append(f"{mod} not importable: pip install -e '.[dev]'")
-    if missing:
-        return None, ("chromium not found: apt-get install chromium, pip install playwright ("
-                      + "; ".join(missing) + ")")
-    return exe, ""
+    if find_spec("playwright") is None:
+        missing.append("Playwright for Python is not installed (pip install playwright)")
+    exe = environ.get("PROMIX_CHROMIUM")
+    if exe:
+        if not (os.path.isfile(exe) and os.access(exe, os.X_OK)):
+            missing.append(f"PROMIX_CHROMIUM={exe} is not an executable file")
+            exe = None
+    else:
+        exe = which("chromium") or which("chromium-browser")
+        if exe is None:
+            missing.append("chromium not found (apt-get install chromium)")
+    for module, name in (("jupyterlab", "JupyterLab"), ("ipywidgets", "ipywidgets"),
+                         ("jupyter_client", "jupyter_client")):
+        if find_spec(module) is None:
+            missing.append(f"{name} is not installed ({DEV})")
+    return (None if missing else exe), missing
 
 
 @pytest.fixture(scope="module")
 def chromium_path() -> str | None:
-    """The Chromium binary; a skip without it, or None under PROMIX_REQUIRE_BROWSER=1 (the test
-    then fails: a failure, not a setup error or a skip)."""
-    exe, why = _chromium()
+    """The Chromium binary; a skip naming what is missing, or None under
+    PROMIX_REQUIRE_BROWSER=1 (the test then fails: a failure, not a setup error or a skip)."""
+    exe, missing = missing_browser_dependencies()
     if exe is None and os.environ.get("PROMIX_REQUIRE_BROWSER") != "1":
-        pytest.skip(why)
+        pytest.skip("; ".join(missing))
     return exe
 
+
+def test_a_missing_dependency_is_named_exactly(tmp_path):
+    """Each missing piece gets its own line, and only the missing ones (no browser needed)."""
+    have = lambda name: object()  # noqa: E731
+    without = lambda *names: (lambda name: None if name in names else object())  # noqa: E731
+    assert missing_browser_dependencies(lambda n: "/usr/bin/chromium", have, {}) \
+        == ("/usr/bin/chromium", [])
+    assert missing_browser_dependencies(lambda n: "/usr/bin/chromium", without("playwright"),
+                                        {})[1] \
+        == ["Playwright for Python is not installed (pip install playwright)"]
+    assert missing_browser_dependencies(lambda n: None, have, {}) \
+        == (None, ["chromium not found (apt-get install chromium)"])
+    assert missing_browser_dependencies(lambda n: None, without("jupyterlab"), {})[1] \
+        == ["chromium not found (apt-get install chromium)",
+            f"JupyterLab is not installed ({DEV})"]
+    not_exe = tmp_path / "chromium"
+    not_exe.write_text("")
+    assert missing_browser_dependencies(lambda n: "/usr/bin/chromium", have,
+                                        {"PROMIX_CHROMIUM": str(not_exe)})[1] \
+        == [f"PROMIX_CHROMIUM={not_exe} is not an executable file"]
+
+
+# ----------------------------------------------------------------------------- the server
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -90,10 +120,11 @@ def _tail(path: Path, n: int = 60) -> str:
 
 
 class LabServer:
-    """A JupyterLab server serving ``root``; its log in ``log``; `stop` ends it and its kernels."""
+    """A JupyterLab server serving ``root``; its log in ``log``; `stop` ends it and its kernels.
+    ``jupyter_path`` (JUPYTER_PATH) holds extra kernel specs."""
 
-    def __init__(self, root: Path, home: Path):
-        self.root, self.home = root, home
+    def __init__(self, root: Path, home: Path, jupyter_path: Path | None = None):
+        self.root, self.home, self.jupyter_path = root, home, jupyter_path
         self.token = uuid4().hex
         self.log = home / "jupyterlab.log"
         self.runtime = home / "runtime"
@@ -109,8 +140,11 @@ class LabServer:
         env = dict(os.environ, PROMIX_PROFILE="ci", JUPYTER_RUNTIME_DIR=str(self.runtime),
                    JUPYTER_CONFIG_DIR=str(config), IPYTHONDIR=str(self.home / "ipython"),
                    PYTHONUNBUFFERED="1")
+        if self.jupyter_path is not None:
+            env["JUPYTER_PATH"] = os.pathsep.join(
+                [str(self.jupyter_path)] + [p for p in [os.environ.get("JUPYTER_PATH")] if p])
         # one thread per kernel unless set: on 2 busy cores torch's default (one thread per
-        # core) trains the notebook's tiny run 4-8x slower (measured 15-21 s vs 55-127 s)
+        # core) trains a notebook's tiny runs several times slower
         env.setdefault("OMP_NUM_THREADS", "1")
         for attempt in range(3):  # the free port may be taken between probe and bind
             port = _free_port()
@@ -158,9 +192,7 @@ class LabServer:
         try:
             os.killpg(p.pid, signal.SIGTERM)
             p.wait(15)
-        except subprocess.TimeoutExpired:
-            pass
-        except ProcessLookupError:
+        except (subprocess.TimeoutExpired, ProcessLookupError):
             pass
         try:
             os.killpg(p.pid, signal.SIGKILL)
@@ -187,21 +219,43 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-@pytest.fixture
-def lab(tmp_path, chromium_path):
-    """JupyterLab serving a tmp copy of notebook 02 without outputs or execution counts (the
-    committed file is never touched)."""
+def kernel_name(profile: str) -> str:
+    return f"promix-{profile}"
+
+
+def write_kernel_specs(folder: Path) -> Path:
+    """A kernel spec per profile (this Python, ``PROMIX_PROFILE`` set), under ``folder/kernels``
+    for JUPYTER_PATH: one server runs the notebooks of every profile."""
+    for profile in PROFILES:
+        spec = folder / "kernels" / kernel_name(profile)
+        spec.mkdir(parents=True, exist_ok=True)
+        (spec / "kernel.json").write_text(json.dumps({
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": f"Python 3 (promix {profile})", "language": "python",
+            "env": {"PROMIX_PROFILE": profile}}))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, chromium_path):
+    """JupyterLab serving ``PROFILE/NN.ipynb``: copies of the notebooks without outputs or
+    execution counts, each on its profile's kernel (the committed files are never touched)."""
     if chromium_path is None:  # the test fails on it
         yield None
         return
-    root = tmp_path / "root"
-    root.mkdir()
-    nb = json.loads(NOTEBOOK.read_text())
-    for cell in nb["cells"]:  # start unexecuted, so "every cell numbered" means "ran here"
-        if cell["cell_type"] == "code":
-            cell["execution_count"], cell["outputs"] = None, []
-    (root / NOTEBOOK.name).write_text(json.dumps(nb, indent=1))
-    server = LabServer(root, tmp_path)
+    home = tmp_path_factory.mktemp("lab")
+    root = home / "root"
+    for profile in PROFILES:
+        (root / profile).mkdir(parents=True)
+        for stem in NOTEBOOKS:
+            nb = json.loads((REPO / "notebooks" / f"{stem}.ipynb").read_text())
+            for cell in nb["cells"]:  # start unexecuted: "every cell numbered" = "ran here"
+                if cell["cell_type"] == "code":
+                    cell["execution_count"], cell["outputs"] = None, []
+            nb["metadata"]["kernelspec"] = {"name": kernel_name(profile), "language": "python",
+                                            "display_name": f"Python 3 (promix {profile})"}
+            (root / profile / f"{stem}.ipynb").write_text(json.dumps(nb, indent=1))
+    server = LabServer(root, home, write_kernel_specs(home / "jupyter"))
     try:
         server.start()
         yield server
@@ -209,7 +263,10 @@ def lab(tmp_path, chromium_path):
         server.stop()
 
 
-# Run in the page (JupyterLab exposes `window.jupyterapp` with --LabApp.expose_app_in_browser).
+# ----------------------------------------------------------------------------- the page
+
+# Run in the page (JupyterLab exposes `window.jupyterapp` with --LabApp.expose_app_in_browser):
+# the current notebook's kernel and, per code cell, its count, state and outputs.
 JS_NOTEBOOK_STATE = """() => {
   const app = window.jupyterapp;
   if (!app) return {ready: false, why: 'window.jupyterapp missing'};
@@ -221,19 +278,28 @@ JS_NOTEBOOK_STATE = """() => {
   for (let i = 0; i < model.cells.length; i++) {
     const c = model.cells.get(i);
     if (c.type !== 'code') continue;
-    const errors = [];
+    const outputs = [];
     for (let j = 0; j < c.outputs.length; j++) {
-      if (c.outputs.get(j).type !== 'error') continue;
       const o = c.outputs.get(j).toJSON();
-      errors.push(o.ename + ': ' + o.evalue + '\\n' + (o.traceback || []).join('\\n'));
+      const text = [].concat(o.text || []).join('');
+      outputs.push({type: o.output_type, name: o.name || null, text,
+                    mimes: Object.keys(o.data || {}),
+                    error: o.output_type === 'error' ?
+                      o.ename + ': ' + o.evalue + '\\n' + (o.traceback || []).join('\\n') : null});
     }
-    cells.push({index: i, count: c.executionCount, state: c.executionState || null, errors});
+    cells.push({index: i, count: c.executionCount, state: c.executionState || null, outputs});
   }
   return {ready: panel.sessionContext.isReady, kernel: kernel ? kernel.status : null,
-          kernel_id: kernel ? kernel.id : null, cells};
+          kernel_id: kernel ? kernel.id : null, path: panel.context.path, cells};
 }"""
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+LIBRARY_WARNING = re.compile(r"\b\w*Warning\b")
+
+
+def _errors(state: dict) -> list[str]:
+    return [o["error"] for c in state.get("cells", []) for o in c["outputs"] if o["error"]]
 
 
 def _wait_notebook(page, predicate, timeout_s: float, what: str) -> dict:
@@ -241,14 +307,70 @@ def _wait_notebook(page, predicate, timeout_s: float, what: str) -> dict:
     state: dict = {}
     while time.monotonic() < deadline:
         state = page.evaluate(JS_NOTEBOOK_STATE)
-        errors = [e for c in state.get("cells", []) for e in c["errors"]]
+        errors = _errors(state)
         if errors:
-            raise AssertionError("a cell raised:\n" + ANSI.sub("", errors[0])[-3000:])
+            raise AssertionError(f"{state.get('path')}: a cell raised:\n"
+                                 + ANSI.sub("", errors[0])[-3000:])
         if predicate(state):
             return state
         time.sleep(0.5)
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}; last state: "
                          f"{json.dumps(state)[:2000]}")
+
+
+def _all_ran(state: dict) -> bool:
+    return state.get("kernel") == "idle" and bool(state["cells"]) and all(
+        isinstance(c["count"], int) and c["state"] != "running" for c in state["cells"])
+
+
+def problems_of(state: dict) -> list[str]:
+    """What a student must not see in a finished notebook (the model's outputs): a traceback,
+    a widget cell with more than one figure, a library warning, a run warning repeated on
+    several lines."""
+    found = []
+    for c in state["cells"]:
+        where = f"{state.get('path')} cell {c['index']}"
+        outs = c["outputs"]
+        found += [f"{where}: traceback {ANSI.sub('', o['error'])[:300]}" for o in outs if o["error"]]
+        figures = sum("image/png" in o["mimes"] for o in outs)
+        if figures > 1 and any(WIDGET_VIEW in o["mimes"] for o in outs):
+            found.append(f"{where}: a widget cell with {figures} figures")
+        text = "".join(o["text"] for o in outs if o["type"] == "stream")
+        for w in sorted(set(LIBRARY_WARNING.findall(text))):
+            found.append(f"{where}: library warning {w}: "
+                         + next(line for line in text.splitlines() if w in line)[:300])
+        repeated = [line for line in text.splitlines() if line.lower().startswith("warning")]
+        if len(repeated) > 1:
+            found.append(f"{where}: {len(repeated)} warning lines instead of one summary")
+    return found
+
+
+def test_problems_of_finds_each_problem():
+    """The checks on the page's model are not vacuous."""
+    def out(type="stream", text="", mimes=(), error=None, name="stdout"):
+        return {"type": type, "name": name, "text": text, "mimes": list(mimes), "error": error}
+    state = {"path": "ci/x.ipynb", "cells": [
+        {"index": 1, "outputs": [out("error", error="ValueError: boom")]},
+        {"index": 2, "outputs": [out("display_data", mimes=["text/markdown"]),
+                                 out("display_data", mimes=[WIDGET_VIEW, "text/plain"]),
+                                 out("display_data", mimes=["image/png"]),
+                                 out("display_data", mimes=["image/png"])]},
+        {"index": 3, "outputs": [out(text="x.py:3: FutureWarning: Downcasting\n", name="stderr")]},
+        {"index": 4, "outputs": [out(text="warning: a\nwarning: b\n", name="stderr")]},
+        {"index": 5, "outputs": [out("display_data", mimes=[WIDGET_VIEW]),
+                                 out("display_data", mimes=["image/png"]),
+                                 out(text="warnings: one line\n")]}]}
+    found = problems_of(state)
+    assert [f.split(":")[0] for f in found] == ["ci/x.ipynb cell 1", "ci/x.ipynb cell 2",
+                                                "ci/x.ipynb cell 3", "ci/x.ipynb cell 4"]
+    assert "2 figures" in found[1] and "FutureWarning" in found[2] and "2 warning" in found[3]
+
+
+# the images in each cell that shows sliders, as the page draws them (a figure inside a widget
+# counts too, which the model's outputs do not show)
+JS_SLIDER_CELL_IMAGES = """() => Array.from(document.querySelectorAll(
+  '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell')).filter(
+  c => c.querySelector('.widget-slider')).map(c => c.querySelectorAll('img').length)"""
 
 
 def _png_pixels(data: str) -> np.ndarray:
@@ -304,31 +426,52 @@ def _probe_kernel(server: LabServer, kernel_id: str) -> dict:
     return json.loads(text.split("PROBE", 1)[1])
 
 
-def test_notebook_02_sliders_in_a_real_browser(lab, chromium_path, tmp_path, record_property):
+def _page_text(page) -> str:
+    """All text of the page, offscreen cells included (innerText skips what is not rendered)."""
+    return page.evaluate("() => document.body.textContent")
+
+
+def test_notebooks_in_a_real_browser(lab, chromium_path, tmp_path, record_property):
     if chromium_path is None:
-        pytest.fail(f"PROMIX_REQUIRE_BROWSER=1 but {_chromium()[1]}", pytrace=False)
+        pytest.fail("PROMIX_REQUIRE_BROWSER=1 but " + "; ".join(missing_browser_dependencies()[1]),
+                    pytrace=False)
     from playwright.sync_api import sync_playwright
 
-    t_start = time.monotonic()
     args = ["--disable-dev-shm-usage", "--disable-gpu", "--no-first-run",
             "--disable-background-timer-throttling", "--disable-renderer-backgrounding"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         args.append("--no-sandbox")  # Chromium's sandbox refuses to run as root
     console: list[str] = []
     shot = tmp_path / "failure.png"
+    timings: dict[str, float] = {}
+    problems: list[str] = []
     with sync_playwright() as pw:
         xdg = {k: str(tmp_path / "chromium" / k) for k in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME")}
         browser = pw.chromium.launch(executable_path=chromium_path, headless=True, args=args,
                                      env={**os.environ, **xdg})  # nothing into ~/.config
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            # only our server: the notebook's Colab badge and the like are not fetched
+            # only our server: the notebooks' Colab badges and the like are not fetched
             page.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), lambda route: route.abort())
             page.set_default_timeout(60_000)
             page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
             page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
             try:
-                _check_notebook(page, lab, tmp_path, record_property, t_start)
+                _open_lab(page, lab)
+                for profile in PROFILES:
+                    for stem in NOTEBOOKS:
+                        t0 = time.monotonic()
+                        state = _run_all(page, f"{profile}/{stem}.ipynb")
+                        problems += problems_of(state)
+                        if "Error displaying widget" in _page_text(page):
+                            problems.append(f"{profile}/{stem}: 'Error displaying widget' on the page")
+                        problems += [f"{profile}/{stem}: {n} figures in a cell with sliders"
+                                     for n in page.evaluate(JS_SLIDER_CELL_IMAGES) if n != 1]
+                        if (profile, stem) == ("ci", "02_progressive_selection"):
+                            _check_sliders(page, lab, state, tmp_path, record_property)
+                            _check_restart(page)
+                        timings[f"{profile}/{stem}"] = round(time.monotonic() - t0, 1)
+                        _close(page)
             except BaseException:
                 try:
                     page.screenshot(path=str(shot), full_page=False)
@@ -340,58 +483,81 @@ def test_notebook_02_sliders_in_a_real_browser(lab, chromium_path, tmp_path, rec
                 raise
         finally:
             browser.close()
+    print(f"\nseconds per notebook (open, Run All, checks): {json.dumps(timings)}")
+    assert not problems, "\n".join(problems)
 
 
-def _check_notebook(page, lab: LabServer, tmp_path: Path, record_property, t_start: float):
-    page.goto(f"{lab.url}/lab/tree/{NOTEBOOK.name}?token={lab.token}", wait_until="load")
-    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", state="visible")
-    _wait_notebook(page, lambda s: s.get("ready") and s.get("kernel") == "idle", 60,
-                   "the kernel to start")
+def _open_lab(page, lab: LabServer) -> None:
+    page.goto(f"{lab.url}/lab?reset&token={lab.token}", wait_until="load")
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=60_000)
+    page.wait_for_selector(".jp-LabShell", state="visible")
     extensions = page.evaluate("() => JSON.parse(document.getElementById("
                                "'jupyter-config-data').textContent).federated_extensions"
                                ".map(e => e.name)")
     assert "@jupyter-widgets/jupyterlab-manager" in extensions, \
         f"JupyterLab does not find ipywidgets' lab extension (jupyterlab_widgets): {extensions}"
-    t_loaded = time.monotonic()
 
-    # Run > Run All Cells, as a reader would
-    page.locator(".jp-NotebookPanel .jp-Notebook").click(position={"x": 5, "y": 5})
+
+def _run_all(page, path: str) -> dict:
+    """Open ``path``, wait for its kernel, Run > Run All Cells as a reader would, and return the
+    notebook's state once every code cell has run and the kernel is idle."""
+    page.evaluate("async (path) => { await window.jupyterapp.commands.execute("
+                  "'docmanager:open', {path}); }", path)
+    _wait_notebook(page, lambda s: s.get("path") == path and s.get("ready")
+                   and s.get("kernel") == "idle", 120, f"{path}: its kernel to start")
+    page.locator(".jp-NotebookPanel:visible .jp-Notebook").first.click(position={"x": 5, "y": 5})
     page.locator(".lm-MenuBar-item", has_text=re.compile(r"^\s*Run\s*$")).click()
     page.locator(".lm-Menu-item", has_text=re.compile(r"^\s*Run All Cells\s*$")).click()
-    state = _wait_notebook(
-        page, lambda s: s.get("kernel") == "idle" and s["cells"] and all(
-            isinstance(c["count"], int) and c["state"] != "running" for c in s["cells"]),
-        RUN_ALL_TIMEOUT_S, "Run All Cells to finish (every code cell numbered, kernel idle)")
-    t_ran = time.monotonic()
+    return _wait_notebook(page, _all_ran, RUN_ALL_TIMEOUT_S,
+                          f"{path}: Run All Cells to finish (every code cell numbered, kernel idle)")
 
-    # the sliders render as sliders, in the output of the widget cell, the figure below them
-    page.locator(".jp-OutputArea .widget-slider").first.wait_for(state="visible", timeout=30_000)
-    widget = page.locator(".jp-OutputArea-output").filter(has=page.locator(".widget-slider"))
-    assert widget.count() == 1, f"{widget.count()} outputs hold sliders"
-    sliders = widget.locator(".widget-slider")
+
+def _close(page) -> None:
+    """Save the notebook (into the test's folder), shut its kernel down and close it."""
+    page.evaluate("""async () => {
+      const panel = window.jupyterapp.shell.currentWidget;
+      await panel.context.save();
+      await panel.sessionContext.shutdown();
+      panel.dispose();
+    }""")
+
+
+def _widget_cell(page):
+    cell = page.locator(".jp-NotebookPanel:visible .jp-CodeCell").filter(
+        has=page.locator(".widget-slider"))
+    cell.first.wait_for(state="visible", timeout=30_000)
+    assert cell.count() == 1, f"{cell.count()} cells hold sliders"
+    return cell
+
+
+def _check_sliders(page, lab: LabServer, state: dict, tmp_path: Path, record_property) -> None:
+    """The R and tau sliders render as sliders above the cell's one figure; one R step replaces
+    that figure by the kernel's frame for the new value, and the step back restores it."""
+    cell = _widget_cell(page)
+    sliders = cell.locator(".widget-slider")
     labels = [t.strip() for t in sliders.locator(".widget-label").all_inner_texts()]
     assert sorted(labels) == ["R", "tau"], f"slider labels {labels}"
-    assert "Error displaying widget" not in page.inner_text("body"), "a widget failed to render"
+    assert "run this cell again" in cell.inner_text(), "the hint line is missing"
     r = sliders.filter(has=page.locator(".widget-label", has_text=re.compile(r"^\s*R\s*$")))
     handle, readout = r.locator(".noUi-handle"), r.locator(".widget-readout")
     assert handle.count() == 1 and readout.count() == 1, r.inner_html()[:2000]
-    image = widget.locator(".widget-output img")
+    image = cell.locator(".jp-OutputArea-output img")
     image.first.wait_for(state="visible", timeout=30_000)
-    assert image.count() == 1, f"{image.count()} images under the sliders"
+    assert image.count() == 1, f"{image.count()} images in the widget cell"
     old_src, old_readout = image.get_attribute("src"), readout.inner_text().strip()
     old_value = float(old_readout)
     vmax = float(handle.get_attribute("aria-valuemax") or "1")
     key, new_value = ("ArrowRight", old_value + 0.05) if old_value + 0.05 <= vmax + 1e-9 \
         else ("ArrowLeft", old_value - 0.05)
 
-    # one slider step, timed in the page: key down on the handle -> a new <img> in the DOM
-    widget.evaluate("""(root, oldSrc) => {
+    # one slider step, timed in the page: key down on the handle -> a new <img> in the cell
+    cell.evaluate("""(root, oldSrc) => {
       window.__step = {key: null, img: null};
       document.addEventListener('keydown', () => {
         if (window.__step.key === null) window.__step.key = performance.now(); },
         {capture: true, once: true});
       const seen = () => {
-        const img = root.querySelector('.widget-output img');
+        const img = root.querySelector('.jp-OutputArea-output img');
         if (img && img.getAttribute('src') !== oldSrc && window.__step.img === null) {
           window.__step.img = performance.now(); obs.disconnect(); }
       };
@@ -408,6 +574,7 @@ def _check_notebook(page, lab: LabServer, tmp_path: Path, record_property, t_sta
 
     new_readout = readout.inner_text().strip()
     assert float(new_readout) == pytest.approx(new_value), (old_readout, new_readout)
+    assert image.count() == 1, f"{image.count()} images after a slider step"
     new_src = image.get_attribute("src")
     assert new_src and new_src != old_src, "the figure did not change"
     # the page shows the kernel's figure for the new value, and its title says R=<new value>
@@ -424,23 +591,31 @@ def _check_notebook(page, lab: LabServer, tmp_path: Path, record_property, t_sta
     back = "ArrowLeft" if key == "ArrowRight" else "ArrowRight"
     handle.focus()
     page.keyboard.press(back)
-    page.wait_for_function("([el, src]) => { const i = el.querySelector('.widget-output img');"
-                           " return i && i.getAttribute('src') !== src; }",
-                           arg=[widget.element_handle(), new_src], timeout=30_000)
+    page.wait_for_function("([el, src]) => { const i = el.querySelector("
+                           "'.jp-OutputArea-output img'); return i && i.getAttribute('src') !== src; }",
+                           arg=[cell.element_handle(), new_src], timeout=30_000)
     assert readout.inner_text().strip() == old_readout
     back_px, old_px = _png_pixels(image.get_attribute("src")), _png_pixels(old_src)
     assert back_px.shape == old_px.shape and (back_px == old_px).all(), \
         "the figure did not return to the first value's"
-    assert "Error displaying widget" not in page.inner_text("body")
 
-    t_end = time.monotonic()
-    timing = {"slider_step_ms": round(step_ms, 1), "key": key,
-              "R": [old_value, new_value],
-              "lab_load_s": round(t_loaded - t_start, 1),
-              "run_all_s": round(t_ran - t_loaded, 1),
-              "browser_part_s": round(t_end - t_start, 1),
+    timing = {"slider_step_ms": round(step_ms, 1), "key": key, "R": [old_value, new_value],
               "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
     (tmp_path / "slider_step.json").write_text(json.dumps(timing, indent=1))
     record_property("slider_step_ms", timing["slider_step_ms"])
-    print(f"\nnotebook 02 in Chromium: one R slider step (key press -> new figure in the DOM) "
-          f"{step_ms:.0f} ms; {json.dumps(timing)}; {tmp_path / 'slider_step.json'}")
+    print(f"\nnotebook 02 in Chromium: one R slider step (key press -> new figure in the page) "
+          f"{step_ms:.0f} ms; {json.dumps(timing)}")
+
+
+def _check_restart(page) -> None:
+    """After a kernel restart the widget cell still shows its hint and its one figure, and no
+    widget error."""
+    page.evaluate("async () => { await window.jupyterapp.shell.currentWidget.sessionContext"
+                  ".restartKernel(); }")
+    _wait_notebook(page, lambda s: s.get("ready") and s.get("kernel") == "idle", 120,
+                   "the kernel to restart")
+    page.wait_for_timeout(1000)   # what the widget manager does after a restart
+    cell = _widget_cell(page)
+    assert "run this cell again" in cell.inner_text(), "no hint after a kernel restart"
+    assert cell.locator(".jp-OutputArea-output img").count() == 1
+    assert "Error displaying widget" not in _page_text(page), "a widget error after a restart"

@@ -1,5 +1,5 @@
-"""The Colab install cell (issue 15.9): one text in every notebook, the address in one place, and
-what it does, run for real.
+"""The Colab install cell: one text in every notebook, the address in one place, and what it
+does, run for real.
 
 The cell runs before the package is installed, so it cannot import the address from the package.
 The address lives in pyproject.toml's ``[project.urls] Repository``, where the project says it is
@@ -7,10 +7,11 @@ published; every notebook carries the same cell (`install_cell`, built from that
 same "Open in Colab" badge address (`badge_url`), and the tests below keep every copy equal.
 After a change of the address, ``python tests/test_colab_install.py`` rewrites them.
 
-The cell is then executed as Colab would (a ``google.colab`` module imported) in a subprocess,
-with ``PROMIX_INSTALL_SPEC`` pointing pip at a wheel of this checkout built here and pip told
-(``PIP_TARGET``) to install into a temporary folder, so nothing in the test's environment changes;
-outside Colab it must do nothing (nbval runs it in CI).
+The cell is then run once as Colab runs it: by IPython (it is a ``%pip`` line), with a
+``google.colab`` module imported, in a subprocess. pip clones the repository address from a
+local git repository of this checkout (git's ``url.<local>.insteadOf``, so the address in the
+cell is the one used) and installs into a temporary folder (``PIP_TARGET``), so nothing in the
+test's environment changes. Outside Colab it must do nothing (nbval runs it in CI).
 """
 import json
 import os
@@ -26,23 +27,20 @@ REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 INSTALL_CELL = '''\
-# Colab only: install the package (does nothing elsewhere; locally use `pip install -e ".[dev]"`).
-# To install a fork or a wheel instead, first run e.g.
-# %env PROMIX_INSTALL_SPEC=git+https://github.com/YOU/promix-tutorial   (or =/content/NAME.whl)
-import os, subprocess, sys
+import sys  # on Colab, install the package first (elsewhere nothing happens; locally: pip install -e ".[dev]")
 if "google.colab" in sys.modules:
-    spec = os.environ.get("PROMIX_INSTALL_SPEC",
-                          "promix-tutorial @ git+{repository}")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", spec], check=True)'''
+    %pip install -q "promix-tutorial @ git+{repository}"'''
 BADGE = re.compile(r"https://colab\.research\.google\.com/github/[^)\s]+")
 
-# Run the cell file argv[1]; with argv[2] == "colab", as Colab's runtime does, with google.colab
-# imported (the only thing the cell looks at).
+# Run the cell file argv[1] in IPython; with argv[2] == "colab", as Colab's runtime does, with
+# google.colab imported (the only thing the cell looks at).
 DRIVER = """
 import sys, types
+from IPython.core.interactiveshell import InteractiveShell
 if sys.argv[2] == "colab":
     sys.modules["google.colab"] = types.ModuleType("google.colab")
-exec(compile(open(sys.argv[1]).read(), "install cell", "exec"), {"__name__": "__main__"})
+result = InteractiveShell.instance().run_cell(open(sys.argv[1]).read())
+sys.exit(0 if result.success else 1)
 """
 
 
@@ -102,67 +100,53 @@ def test_every_notebook_has_the_same_install_cell_and_badge(path):
     assert BADGE.findall(first) == [badge_url(path)], f"{path.name}: Colab badge{fix}"
 
 
-def test_the_cell_asks_pip_for_the_repository_by_default(monkeypatch):
-    calls = []
-    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append((cmd, kw)))
-    monkeypatch.delenv("PROMIX_INSTALL_SPEC", raising=False)
-    exec(install_cell(), {})                       # outside Colab: nothing
-    assert calls == []
-    monkeypatch.setitem(sys.modules, "google.colab", type(sys)("google.colab"))
-    exec(install_cell(), {})
-    assert calls == [([sys.executable, "-m", "pip", "install", "-q",
-                       f"promix-tutorial @ git+{repository()}"], {"check": True})]
-    monkeypatch.setenv("PROMIX_INSTALL_SPEC", "git+https://github.com/someone/fork")
-    exec(install_cell(), {})
-    assert calls[-1][0][-1] == "git+https://github.com/someone/fork"
-
-
 # ----------------------------------------------------------------------------- run for real
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    """A wheel of this checkout, built from a copy (the checkout gets no build/ folder)."""
-    tmp = tmp_path_factory.mktemp("wheel")
-    src = tmp / "src"
+def local_repository(tmp_path_factory) -> Path:
+    """A git repository holding what this checkout would publish (pyproject.toml, README.md,
+    the package as it is in the working tree), one commit."""
+    src = tmp_path_factory.mktemp("published") / "promix-tutorial"
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, src / name)
     shutil.copytree(REPO / "promix_tutorial", src / "promix_tutorial",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-index",
-                    "--no-build-isolation", "-w", str(tmp / "dist"), str(src)],
-                   check=True, capture_output=True, cwd=tmp)
-    (found,) = (tmp / "dist").glob("promix_tutorial-*.whl")
-    return found
+    git = ["git", "-C", str(src), "-c", "user.name=test", "-c", "user.email=test@example.org"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "published"]):
+        subprocess.run(git + args, check=True, capture_output=True)
+    return src
 
 
-def _run_cell(path: Path, where: str, spec: Path, target: Path, tmp: Path):
-    cell = tmp / "cell.py"
-    cell.write_text(_install_cell_of(path))
-    env = {**os.environ, "PROMIX_INSTALL_SPEC": str(spec), "PIP_TARGET": str(target),
-           "PIP_NO_DEPS": "1", "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+def _run_cell(where: str, published: Path, tmp: Path):
+    cell = tmp / "cell.ipy"
+    cell.write_text(_install_cell_of(NOTEBOOKS[0]))   # all notebooks hold this text (above)
+    env = {**os.environ, "PIP_TARGET": str(tmp / "site"), "PIP_NO_DEPS": "1",
+           "PIP_NO_INDEX": "1", "PIP_NO_BUILD_ISOLATION": "0",
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1", "IPYTHONDIR": str(tmp / "ipython"),
+           # git clones the published address from the local repository instead
+           "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": f"url.{published}.insteadOf",
+           "GIT_CONFIG_VALUE_0": repository()}
     return subprocess.run([sys.executable, "-c", DRIVER, str(cell), where], env=env, cwd=tmp,
                           capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_on_colab_the_cell_installs_the_package(path, wheel, tmp_path):
+def test_on_colab_the_cell_installs_the_package_from_its_address(local_repository, tmp_path):
+    done = _run_cell("colab", local_repository, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
     site = tmp_path / "site"
-    done = _run_cell(path, "colab", wheel, site, tmp_path)
-    assert done.returncode == 0, done.stderr
-    imported = subprocess.run([sys.executable, "-c", "import promix_tutorial as p; print(p.__file__)"],
-                              env={**os.environ, "PYTHONPATH": str(site)}, cwd=tmp_path,
-                              capture_output=True, text=True, check=True).stdout.strip()
-    assert Path(imported) == site / "promix_tutorial" / "__init__.py"
-    assert (site / "promix_tutorial" / "train.py").is_file()
+    imported = subprocess.run(
+        [sys.executable, "-c", "import promix_tutorial.notebook as m; print(m.__file__)"],
+        env={**os.environ, "PYTHONPATH": str(site)}, cwd=tmp_path, capture_output=True,
+        text=True)
+    assert imported.returncode == 0, done.stdout + done.stderr + imported.stderr
+    assert Path(imported.stdout.strip()) == site / "promix_tutorial" / "notebook.py"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_outside_colab_the_cell_does_nothing(path, wheel, tmp_path):
-    site = tmp_path / "site"
-    done = _run_cell(path, "local", wheel, site, tmp_path)
+def test_outside_colab_the_cell_does_nothing(local_repository, tmp_path):
+    done = _run_cell("local", local_repository, tmp_path)
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
-    assert not site.exists()
+    assert not (tmp_path / "site").exists()
 
 
 if __name__ == "__main__":

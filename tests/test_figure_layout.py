@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from promix_tutorial import plots, widgets
-from promix_tutorial.history import RunHistory, save_json
+from promix_tutorial.runs import RunHistory, save_json
 from promix_tutorial.metrics import FORGET_RATES, GMM_THRESHOLDS
 from test_widgets import synthetic_samples
 
@@ -213,3 +213,70 @@ def test_nearly_coincident_lines_are_named_distinct_ones_not(tmp_path):
     assert plots.coincide([0.5, np.nan, 0.7], [0.5, np.nan, 0.71])
     assert not plots.coincide([0.5, np.nan], [0.5, 0.6])
     assert not plots.coincide([np.nan], [np.nan])
+
+
+CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def assert_ticks_apart(ax):
+    """No two neighbouring x tick labels of ``ax`` overlap once drawn: upright ones by their
+    boxes; slanted ones (all at one angle, so their text lines are parallel) by the distance
+    between those lines, tick spacing x sin(angle), against the text's height."""
+    import math
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    labels = [t for t in ax.get_xticklabels() if t.get_text()]
+    assert len(labels) > 1
+    angles = {t.get_rotation() % 180 for t in labels}
+    assert len(angles) == 1, angles
+    angle = math.radians(angles.pop())
+    for a, b in zip(labels, labels[1:]):
+        if angle == 0:
+            apart = not a.get_window_extent(renderer).overlaps(b.get_window_extent(renderer))
+        else:
+            (xa, _), (xb, _) = ax.transData.transform([(a.get_position()[0], 0),
+                                                       (b.get_position()[0], 0)])
+            apart = abs(xb - xa) * math.sin(angle) > a.get_fontsize() * fig.dpi / 72
+        assert apart, f"tick labels {a.get_text()!r} and {b.get_text()!r} overlap"
+
+
+def _ten_class_samples():
+    s = synthetic_samples(n=3000, C=10)
+    s["labeled"][:, ::3] = False
+    return s
+
+
+@pytest.mark.parametrize("draw", [
+    lambda s: widgets.show_selection(s, 0.5, 0.9, class_names=CIFAR10)[1].axes[0],
+    lambda s: widgets.show_pseudo_labels(s, 0.8, class_names=CIFAR10)[1].axes[0],
+    lambda s: plots.plot_class_counts({"a": np.bincount(s["noisy"], minlength=10),
+                                       "b": np.bincount(s["clean"], minlength=10)}, CIFAR10),
+], ids=["selection sliders (02)", "pseudo-label sliders (03)", "class counts (02)"])
+def test_cifar10_class_names_do_not_overlap(draw):
+    """"airplane" and "automobile" under neighbouring bars: the names are slanted, not stacked
+    on top of each other, at the figures' own sizes; digits stay upright."""
+    ax = draw(_ten_class_samples())
+    assert_ticks_apart(ax)
+    assert ax.get_xticklabels()[0].get_rotation() > 0
+    upright = plots.plot_class_counts({"a": np.arange(10)}, [str(i) for i in range(10)])
+    assert upright.get_xticklabels()[0].get_rotation() == 0
+
+
+def test_ablation_bar_labels_do_not_overlap():
+    from promix_tutorial.config import ABLATION_LABELS
+    rows = [{"ablation": label, "accuracy": 0.5, "paper": 90.0} for label in ABLATION_LABELS.values()]
+    assert_ticks_apart(plots.plot_ablation_bars(rows))
+
+
+def test_the_overlap_check_fails_on_overlapping_names():
+    """The check above is not vacuous: upright CIFAR-10 names in a narrow figure overlap."""
+    import matplotlib.pyplot as plt
+    _, ax = plt.subplots(figsize=(4, 2))
+    ax.set_xticks(np.arange(10), CIFAR10)
+    with pytest.raises(AssertionError, match="overlap"):
+        assert_ticks_apart(ax)
+    ax.figure.set_size_inches(2.5, 2)   # slanted, but too close for the text's height
+    ax.set_xticks(np.arange(10), CIFAR10, rotation=30, ha="right", rotation_mode="anchor")
+    with pytest.raises(AssertionError, match="overlap"):
+        assert_ticks_apart(ax)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from promix_tutorial import plots, widgets
-from promix_tutorial.history import RunHistory, save_json, save_npz, samples_path
+from promix_tutorial.runs import RunHistory, save_json, save_npz, samples_path
 from promix_tutorial.selection import class_wise_small_loss
 
 
@@ -76,9 +76,8 @@ def _pixels(png: bytes) -> np.ndarray:
 
 
 def _shown_png(explorer) -> bytes:
-    """The PNG the explorer's live Output widget shows now."""
-    (out,) = explorer.output.outputs
-    return base64.b64decode(out["data"]["image/png"])
+    """The PNG the explorer's figure output shows now (what its last display or update sent)."""
+    return base64.b64decode(explorer._bundle()["image/png"])
 
 
 @pytest.fixture
@@ -97,30 +96,47 @@ def ipython(tmp_path, monkeypatch):
     (lambda s: widgets.SelectionExplorer(s, ["a", "b", "c", "d", "e"], R=0.5, tau=0.99),
      "R=0.50, tau=0.990"),
     (lambda s: widgets.PseudoLabelExplorer(s, alpha=0.8), "alpha=0.80")])
-def test_widget_cell_keeps_a_static_copy(ipython, make, setting):
-    """What `display(explorer.widget)` (the notebooks' call) puts in the cell: a hint line and a
-    static PNG of the initial setting as ordinary outputs (kept in the saved .ipynb when the
-    widget model is gone), then the widget: sliders + the live figure. The static copy stays
-    the initial setting when the sliders move."""
+def test_widget_cell_shows_one_figure_that_follows_the_sliders(ipython, make, setting):
+    """What `display(explorer)` (the notebooks' call; `display(explorer.widget)` too) puts in
+    the cell: a hint line, the sliders and ONE figure, an ordinary PNG output with the
+    explorer's display id. A slider step replaces that figure in place (an update of the same
+    display id) rather than adding a second one; the hint and the figure are ordinary outputs,
+    so they stay in a saved notebook when the slider widget cannot be shown."""
     from IPython.display import display
     from IPython.utils.capture import capture_output
     s = synthetic_samples()
     ex = make(s)
     name = next(iter(ex.sliders))
-    ex.sliders[name].value = ex.sliders[name].value / 2  # moved before (re)displaying
-    for obj in (ex.widget, ex):  # display(explorer) shows the same
+    for obj in (ex, ex.widget):
         with capture_output() as cap:
             display(obj)
-        hint, static, widget = (o.data for o in cap.outputs)
-        assert setting in hint["text/plain"] and "run this cell" in hint["text/plain"]
-        assert hint["text/markdown"].strip("*") == hint["text/plain"]
-        png = base64.b64decode(static["image/png"])
-        assert png[:8] == b"\x89PNG\r\n\x1a\n" and png == ex.initial_frame
-        assert setting in static["text/plain"]
-        assert widget["application/vnd.jupyter.widget-view+json"]["model_id"] == ex.widget.model_id
-    assert ex.frame != ex.initial_frame and _shown_png(ex) == ex.frame  # the live one moved on
-    sliders, live = ex.widget.children
-    assert list(sliders.children) == list(ex.sliders.values()) and live is ex.output
+        hint, sliders, figure = cap.outputs
+        assert "run this cell again" in hint.data["text/plain"] and name in hint.data["text/plain"]
+        assert hint.data["text/markdown"].strip("*") == hint.data["text/plain"]
+        assert sliders.data["application/vnd.jupyter.widget-view+json"]["model_id"] \
+            == ex.widget.model_id
+        assert sliders.data["text/plain"] == f"<sliders: {setting}>"
+        png = base64.b64decode(figure.data["image/png"])
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and png == ex.frame
+        assert figure.data["text/plain"] == f"<figure: {setting}>"
+        assert figure.transient == {"display_id": ex.display_id} and not figure.update
+    first = ex.frame
+    with capture_output() as cap:
+        ex.sliders[name].value = ex.sliders[name].value / 2
+    (step,) = cap.outputs  # the step sends only the new figure, as an update
+    assert step.update and step.transient == {"display_id": ex.display_id}
+    assert base64.b64decode(step.data["image/png"]) == ex.frame != first
+    assert list(ex.widget.children) == list(ex.sliders.values())
+
+
+def test_an_explorer_not_displayed_publishes_nothing(ipython):
+    """Slider steps of an explorer that was never displayed (a test, the speed benchmark)
+    update its frame without sending display messages."""
+    from IPython.utils.capture import capture_output
+    ex = widgets.SelectionExplorer(synthetic_samples())
+    with capture_output() as cap:
+        ex.sliders["R"].value = 0.3
+    assert cap.outputs == [] and "R=0.30" in ex.figure.axes[0].get_title()
 
 
 def test_notebook_calls_keep_working():
@@ -266,7 +282,7 @@ def test_run_files_follow_the_umask(tmp_path):
     """Atomic writes keep the user's umask (mkstemp alone makes 0600 files an instructor cannot
     share); an old file survives a failed write."""
     import os
-    from promix_tutorial.history import atomic_write, save_json
+    from promix_tutorial.runs import atomic_write, save_json
     old = os.umask(0o022)
     try:
         p = save_json(tmp_path / "history.json", {"a": 1})
