@@ -1,21 +1,15 @@
 """Notebook 05's seven ablation rows at a profile's ablation-study scale, outside Jupyter.
 
-Why it exists: it is how the `cpu` profile's noise for notebook 05 was chosen. At 80% symmetric
-noise on 2,000 images / 12 epochs every row ends near chance; at 50% "w/o Base Selection"
-collapses as in the paper (results in benchmarks/results/ablation_rows_cpu_*.txt).
-
   python benchmarks/ablation_rows.py --profile cpu --noise sym:0.5 --out runs/ablation_rows
   python benchmarks/ablation_rows.py --profile cpu --noise sym:0.5 --launcher local --jobs 2
-
   python benchmarks/ablation_rows.py --profile ci --seeds 0 1 2 3 4    # Table 5 with a seed spread
 
 Prints one line per row and seed (last and best test accuracy, final selection F1, labeled-set
 size, wall seconds) and, with several seeds, Table 5 with the seed spread (`results.ablation_table`
 over every results file in OUT/PROFILE/results). Runs go to OUT/PROFILE/NOISE/ABLATION/seedN,
 each row's results file to OUT/PROFILE/results/; a row whose results file exists is not retrained
-(an interrupted one resumes). The rows run through the package's one runner
-(promix_tutorial/sweep.py): one after another in this process by default, in parallel with
---launcher local or slurm.
+(an interrupted one resumes). The rows run through the package's one runner (`cells.run_cells`):
+one after another in this process by default, in parallel with --launcher local or slurm.
 Needs PROMIX_CIFAR10_NPZ outside the ci profile.
 """
 from __future__ import annotations
@@ -26,9 +20,10 @@ import sys
 from pathlib import Path
 
 from promix_tutorial.config import ABLATION_LABELS, ablation_study_configs
-from promix_tutorial.history import RunHistory
+from promix_tutorial.runs import RunHistory
 from promix_tutorial.results import ablation_table, load_cells
-from promix_tutorial.sweep import add_launcher_args, launcher_from_args, make_cell, run_cells
+from promix_tutorial.cli import add_launcher_args
+from promix_tutorial.cells import launcher_from_args, make_cell, run_cells
 
 
 def row_line(label: str, cell, record: dict) -> str:

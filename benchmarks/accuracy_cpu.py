@@ -1,36 +1,32 @@
-"""The paper's CIFAR-10 tables at this machine's scale: the `cpu` preset (5,000-image stratified
-subset of the offline CIFAR-10 copy, JPEG quality 75; narrow CNN; 35 epochs, one-cycle lr) on a CPU.
+"""The paper's CIFAR-10 tables at a laptop's scale: the `cpu` preset (a stratified 5,000-image
+subset of the offline CIFAR-10 copy, JPEG quality 75; a narrow CNN; 35 epochs, one-cycle lr) on
+a CPU.
 
 Cells (one results file each, benchmarks/results/accuracy_cpu/CELL.json):
 - main: CE and ProMix at sym:0.5, sym:0.8, asym:0.4 and human:worst (CIFAR-10N), seeds 0, 1, 2;
 - nearest: CE and ProMix at sym:0.7 and sym:0.6, seeds 0, 1, 2: the symmetric rates below 80%,
-  measured because ProMix stays below CE at sym:0.8 at this scale (issue 11 asks for the highest
-  rate where the +5 target holds when 80% cannot meet it; at sym:0.7 seed 0 ProMix lost too);
-- ablations: the six Table 5 rows at asym:0.4, seeds 0, 1, 2. Not at the paper's sym:0.8: at this
-  scale ProMix itself learns no more than CE there (the sym:0.8 cells), so its rows could not
-  differ; at asym:0.4 ProMix leads CE and debiasing measurably helps the pseudo-labels, so the
-  rows can show what each part adds. Notebook 03's cpu runs (w/o LGA, w/o DBR) and notebook 05's
+  where ProMix's lead over CE returns at this scale (docs/calibration.md#cpu-sym80);
+- ablations: the six Table 5 rows at asym:0.4, seeds 0, 1, 2 (at sym:0.8 ProMix itself learns
+  no more than CE at this scale, so its rows could not differ). Notebook 03's and 05's cpu runs
   are these cells' configs, so the notebooks load them instead of training again.
-A cell whose file exists is skipped, so the table fills in across sessions; an interrupted cell
-resumes from its run folder (runs/accuracy_cpu/CELL). After each cell the markdown table
-(benchmarks/results/accuracy_cpu.md) and README.md's Results section are rebuilt from the files.
-The cells of the preset before its calibration (issue 11; 25 epochs, per-epoch cosine from 0.05,
-the loop before its alignment with the released code) are kept, as measured, in
-benchmarks/results/accuracy_cpu_2026-11-26/ and accuracy_cpu_2026-11-26.md.
+A cell whose file exists is skipped; an interrupted cell resumes from its run folder
+(runs/accuracy_cpu/CELL). After each cell the tables (benchmarks/results/accuracy_cpu.md) are
+rebuilt from the files; `python docs/build_results.py` then rebuilds README's table and
+docs/results.md. The archived cells of the preset before its calibration are in
+benchmarks/results/accuracy_cpu_2026-11-26/.
 
-Cells run through the package's one runner (promix_tutorial/sweep.py, `run_cells`): by default
-one after another in this process, as the README's times were measured; `--launcher local
---jobs N` runs N cells at a time (their recorded wall times then include the sharing of the
-cores), `--launcher slurm` on a cluster.
+Cells run through the package's one runner (`cells.run_cells`): one after another in this
+process by default; `--launcher local --jobs N` runs N cells at a time (their recorded wall
+times then include the sharing of the cores), `--launcher slurm` on a cluster.
 
 Usage:
   python benchmarks/accuracy_cpu.py --list                 # cells and whether they are done
-  python benchmarks/accuracy_cpu.py --cells main           # or ablations, all, or cell names
+  python benchmarks/accuracy_cpu.py --cells main           # or nearest, ablations, all, or names
   python benchmarks/accuracy_cpu.py --cells all --launcher local --jobs 2
   python benchmarks/accuracy_cpu.py --table                # only rebuild the tables
   python benchmarks/accuracy_cpu.py --quick                # one small cell (1,000 images, 4
                                                            # epochs) into a temp folder
-Needs PROMIX_CIFAR10_NPZ (from ../shared/tools/make_offline_cifar10.py) and, for human:worst,
+Needs PROMIX_CIFAR10_NPZ (an arrays file, `promix data`) and, for human:worst,
 PROMIX_CIFARN_DIR (the CIFAR-N label files).
 """
 from __future__ import annotations
@@ -43,8 +39,9 @@ from pathlib import Path
 
 from promix_tutorial.config import ABLATIONS, make_config
 from promix_tutorial.results import add_missing_claims, cell_name, rebuild_table, select_cells
-from promix_tutorial.sweep import (Cell, Sweep, add_launcher_args, launcher_from_args,
-                                   make_cell, run_cells)
+from promix_tutorial.cli import add_launcher_args
+from promix_tutorial.cells import Cell, launcher_from_args, make_cell, run_cells
+from promix_tutorial.sweep import Sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "accuracy_cpu"
@@ -52,8 +49,8 @@ TABLE = ROOT / "benchmarks" / "results" / "accuracy_cpu.md"
 RUNS = ROOT / "runs" / "accuracy_cpu"
 NOISES = ["sym:0.5", "sym:0.8", "asym:0.4", "human:worst"]
 NEAREST_NOISES = ["sym:0.7", "sym:0.6"]   # see the docstring: symmetric rates below sym:0.8
-DATA = ("offline CIFAR-10 copy (JPEG quality 75, ../shared/tools/make_offline_cifar10.py), "
-        "stratified 5,000 train / 2,000 test images")
+DATA = ("offline CIFAR-10 copy (JPEG quality 75, original training order), stratified 5,000 "
+        "train / 2,000 test images")
 # the groups of cells: CE and ProMix in every column, the nearest rate, the Table 5 rows
 MAIN = Sweep(presets=("cpu",), noises=tuple(NOISES), seeds=(0, 1, 2), methods=("ce", "promix"))
 NEAREST = Sweep(presets=("cpu",), noises=tuple(NEAREST_NOISES), seeds=(0, 1, 2),
@@ -107,8 +104,7 @@ def rebuild_tables() -> str:
     return rebuild_table(RESULTS, TABLE, "accuracy_cpu: CIFAR-10 (offline JPEG-75 copy), cpu "
                          "preset\n\nBuilt by `python benchmarks/accuracy_cpu.py --table` from "
                          "benchmarks/results/accuracy_cpu/*.json.", NOISES + NEAREST_NOISES,
-                         readme=ROOT / "README.md", marker="accuracy-cpu",
-                         table5_noise=TABLE5_NOISE)
+                         table5_noise=TABLE5_NOISE)["main"]
 
 
 def main(argv=None) -> int:
@@ -140,7 +136,10 @@ def main(argv=None) -> int:
         return 0
     failed = {}
     if args.cells:
-        cells = make_cells(select(args.cells), RESULTS, RUNS)
+        try:
+            cells = make_cells(select(args.cells), RESULTS, RUNS)
+        except ValueError as e:
+            ap.error(str(e))
         try:
             launcher = launcher_from_args(args, cells, RUNS / "logs", name="accuracy-cpu")
         except ValueError as e:

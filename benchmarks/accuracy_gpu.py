@@ -1,42 +1,39 @@
 """ProMix, CE and the Table 5 ablations on full CIFAR-10 with the `fast` preset on a GPU, and the
-`paper` preset's per-epoch time with its projected total (issue 12, item 2).
+`paper` preset's per-epoch time with its projected total.
 
 Cells (one results file each, benchmarks/results/accuracy_gpu/CELL.json, same format as
-accuracy_cpu.py), in the order they run (a session's device time fits a few; cells accumulate
-across sessions): ProMix and CE at sym:0.8 and sym:0.5, the two ablations notebook 03 reads
-(w/o LGA, w/o DBR at sym:0.8), ProMix and CE at human:worst (CIFAR-10N) and asym:0.4, then the
-other four Table 5 rows at sym:0.8; seed 0, all 50,000 training / 10,000 test images of the
-offline CIFAR-10 copy (JPEG quality 75). Every cell also saves the per-sample arrays of the end
-of warm-up (and of its last epoch), which the notebooks' ``reference`` profile reads. A cell
-whose file exists is skipped; the table (benchmarks/results/accuracy_gpu.md and README.md
-between the accuracy-gpu markers) is rebuilt from the files after each cell.
+accuracy_cpu.py), in the order they run: ProMix and CE at sym:0.8 and sym:0.5, the two ablations
+notebook 03 reads (w/o LGA, w/o DBR at sym:0.8), ProMix and CE at human:worst (CIFAR-10N) and
+asym:0.4, then the other four Table 5 rows at sym:0.8; seed 0, all 50,000 training / 10,000 test
+images of the offline CIFAR-10 copy (JPEG quality 75). Every cell also saves the per-sample
+arrays of the end of warm-up (and of its last epoch), which the notebooks' ``reference`` profile
+reads. A cell whose file exists is skipped, so cells accumulate across calls; the table
+(benchmarks/results/accuracy_gpu.md) is rebuilt from the files after each cell, and
+`python docs/build_results.py` rebuilds README's table and docs/results.md from it.
 
 ``--deadline-minutes D`` starts a cell only if it is expected to end within D minutes of the
 script's start (expected: the wall time of the last finished cell of the same method in this
-process, else ``--first-guess-minutes``), so a device call ends inside its time limit.
-``--pack-to DIR`` writes each finished cell (results file + run folder without the checkpoint)
-to DIR/cell_K.tar right away, for the device tool to bring back even if the call is cut short.
-Cells run through the package's one runner (promix_tutorial/sweep.py, `run_cells`): in this
-process by default (with a deadline it decides before each cell whether to start it, so it hands
-the runner one cell at a time); ``--launcher local --jobs N`` trains N cells at once, side by
-side on the one GPU (with a deadline: the cells that N lanes finish in time, `cells_that_fit`,
-each guess multiplied by the slowdown that benchmarks/gpu_sharing.py measured for N runs
-sharing the GPU, ``--sharing FILE``; without a measurement, by N: no gain assumed; with
-``--sharing`` and no ``--jobs``, N is the measured one whose lanes finish the most work before
-the deadline, `plan_side_by_side`). Their records say how many cells shared the GPU
-(``cells_sharing_gpu``), and the table prints it beside their minutes. Without a deadline,
-``--launcher slurm`` (or ``local``) runs the cells as a submitit job array.
+process, else ``--first-guess-minutes`` or ``--guess-from``). ``--pack-to DIR`` writes each
+finished cell (results file + run folder without the checkpoint) to DIR/cell_K.tar right away,
+so a call cut short still keeps it. Cells run through the package's one runner
+(`cells.run_cells`): in this process by default; ``--launcher local --jobs N`` trains N cells at
+once, side by side on the one GPU (with a deadline: the cells that N lanes finish in time,
+`cells_that_fit`, each guess multiplied by the slowdown that benchmarks/gpu_sharing.py measured
+for N runs sharing the GPU, ``--sharing FILE``; without a measurement, by N; with ``--sharing``
+and no ``--jobs``, N is the measured one whose lanes finish the most work before the deadline,
+`plan_side_by_side`). Their records say how many cells shared the GPU (``cells_sharing_gpu``).
+Without a deadline, ``--launcher slurm`` (or ``local``) runs the cells as a submitit job array.
 
-A paper-preset run (PreAct ResNet-18, 600 epochs) does not fit a session, so --paper-epoch-time
-times single epochs of it instead (a warm-up epoch, a ProMix epoch, a ProMix epoch with LGA;
-each with its end-of-epoch evaluation, after one untimed epoch that warms up CUDA) and projects
-the total: warmup_epochs x warm-up + (lga_start - warmup_epochs) x ProMix + the rest x LGA.
+``--paper-epoch-time`` times single epochs of the `paper` preset (PreAct ResNet-18, 600 epochs)
+instead of a whole run (a warm-up epoch, a ProMix epoch, a ProMix epoch with LGA; each with its
+end-of-epoch evaluation, after one untimed epoch that warms up CUDA) and projects the total:
+warmup_epochs x warm-up + (lga_start - warmup_epochs) x ProMix + the rest x LGA.
 
-Usage (on a machine with CUDA; benchmarks/device_check.sh runs these on a lent GPU):
+Usage (on a machine with CUDA; benchmarks/device_check.sh runs these):
   python benchmarks/accuracy_gpu.py --list
   python benchmarks/accuracy_gpu.py --cells promix__sym0.8__seed0 ce__sym0.8__seed0
   python benchmarks/accuracy_gpu.py --cells all --deadline-minutes 6 --pack-to OUT
-  python benchmarks/accuracy_gpu.py --cells all --deadline-minutes 8 --launcher local \
+  python benchmarks/accuracy_gpu.py --cells all --deadline-minutes 8 --launcher local \\
       --sharing gpu_sharing_fast.json --pack-to OUT      # N cells at once on the one GPU
   python benchmarks/accuracy_gpu.py --cells all --launcher slurm --partition gpu
   python benchmarks/accuracy_gpu.py --paper-epoch-time            # -> paper_epoch_time.json
@@ -58,11 +55,13 @@ from pathlib import Path
 import torch
 
 from promix_tutorial.config import make_config
-from promix_tutorial.history import save_json
+from promix_tutorial.runs import save_json
 from promix_tutorial.results import cell_name, hardware, rebuild_table, select_cells
-from promix_tutorial.sweep import (INLINE, Cell, Launcher, add_launcher_args,
-                                   launcher_from_args, make_cell, plan_lanes, run_cells)
-from promix_tutorial.train import Trainer, amp_name, prepare_data
+from promix_tutorial.cli import add_launcher_args
+from promix_tutorial.cells import (INLINE, Cell, Launcher, launcher_from_args, make_cell,
+                                   plan_lanes, run_cells)
+from promix_tutorial.engine import Trainer
+from promix_tutorial.devices import amp_name, prepare_data
 from gpu_sharing import measured_counts, slowdown
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,8 +69,8 @@ RESULTS = ROOT / "benchmarks" / "results" / "accuracy_gpu"
 RUNS = ROOT / "runs" / "accuracy_gpu"
 NOISES = ["sym:0.5", "sym:0.8", "asym:0.4", "human:worst"]
 ABLATION_NOISE = "sym:0.8"  # the paper's Table 5 column (and notebooks 02, 03, 05)
-DATA = ("offline CIFAR-10 copy (JPEG quality 75, ../shared/tools/make_offline_cifar10.py), "
-        "all 50,000 train / 10,000 test images")
+DATA = ("offline CIFAR-10 copy (JPEG quality 75, original training order), all 50,000 train "
+        "/ 10,000 test images")
 
 
 def data_text(cfg) -> str:
@@ -111,19 +110,17 @@ def make_cells(names: list[str], preset: str, results: Path, runs: Path) -> list
 
 def rebuild_tables(results: Path) -> str:
     table_path = results.parent / f"{results.name}.md"
-    readme = ROOT / "README.md" if results.resolve() == RESULTS else None
     return rebuild_table(results, table_path, "accuracy_gpu: CIFAR-10 (offline JPEG-75 copy), "
                          "fast preset, full data\n\nBuilt by `python benchmarks/accuracy_gpu.py "
-                         "--table` from benchmarks/results/accuracy_gpu/*.json.", NOISES,
-                         readme=readme, marker="accuracy-gpu")
+                         "--table` from benchmarks/results/accuracy_gpu/*.json.", NOISES)["main"]
 
 
 def guess_minutes(profile: dict, cfg, n_train: int) -> dict[str, float]:
     """Expected wall minutes of a ProMix and a CE cell of ``cfg`` from the measured throughput
     of the ProMix step (benchmarks/step_profile.py, or the one-process run of
     benchmarks/gpu_sharing.py, the same loop on as many images): a ProMix epoch takes
-    T = n_train / images per second. Fitted on the first H100 session (2026-11-27: T = 4.49 s;
-    the ProMix cell took 278 s = 62 T, the CE cells 55-62 s = 12-14 T): a warm-up epoch 0.25 T,
+    T = n_train / images per second. Fitted on the archived H100 cells (T = 4.49 s; the ProMix
+    cell took 278 s = 62 T, the CE cells 55-62 s = 12-14 T): a warm-up epoch 0.25 T,
     a ProMix epoch T, the end-of-epoch evaluation, baselines and checkpoint 0.15 T, a CE epoch
     with its evaluation 0.22 T; 10% on top. Used only to schedule cells."""
     if "images_per_s" not in profile:  # gpu_sharing.py's record: its one-process run
@@ -138,7 +135,7 @@ def guess_minutes(profile: dict, cfg, n_train: int) -> dict[str, float]:
 def cells_that_fit(cells: list[Cell], minutes: dict[str, float], jobs: int,
                    budget: float) -> tuple[list[Cell], list[Cell]]:
     """(cells to run, cells left out): the cells, in order, that ``jobs`` lanes
-    (`sweep.plan_lanes`, as the local launcher deals them) finish within ``budget`` minutes, a
+    (`cells.plan_lanes`, as the local launcher deals them) finish within ``budget`` minutes, a
     cell expected to take ``minutes[method]``. A cell that would push a lane past the budget is
     left out, and a later, shorter one may still fit. Finished cells pass through (the runner
     skips them)."""
@@ -243,7 +240,7 @@ def main(argv=None) -> int:
     ap.add_argument("--first-guess-minutes", type=float, nargs=2, default=(4.7, 1.1),
                     metavar=("PROMIX", "CE"),
                     help="expected minutes of a ProMix / CE cell alone before one has finished "
-                         "(default: the H100's 4.6 and 1.0 of 2026-11-27, rounded up)")
+                         "(default: the archived H100 cells' 4.6 and 1.0, rounded up)")
     ap.add_argument("--guess-from", type=Path, default=None, metavar="PROFILE_JSON",
                     help="first guesses from the measured throughput of the ProMix step "
                          "(benchmarks/step_profile.py's or gpu_sharing.py's JSON; "
@@ -275,7 +272,10 @@ def main(argv=None) -> int:
         print(f"[plan] no {args.sharing}: runs sharing the GPU are assumed to gain nothing",
               flush=True)
     if args.cells:
-        select(args.cells)  # an unknown name stops here, before any work
+        try:
+            select(args.cells)  # an unknown name stops here, before any work
+        except ValueError as e:
+            ap.error(str(e))
     if args.list:
         for name in all_cells():
             done = (args.results / f"{name}.json").is_file()
@@ -333,8 +333,8 @@ def main(argv=None) -> int:
             took[cell.config.method] = rec["wall_seconds"] / 60
             rebuild_tables(args.results)
             if args.pack_to is not None:
-                # the device tool brings back 8 files: log, checks, probes, the history of
-                # the cell in progress and at most 4 cell tars (device_check.sh)
+                # at most 4 cell tars, so that device_check.sh's outputs stay few files
+                # (log, checks, probes, the history of the cell in progress)
                 pack_cell(cell.result_path, cell.run_dir,
                           args.pack_to / f"cell_{min(len(packed), 3)}.tar")
                 packed.append(cell.name)

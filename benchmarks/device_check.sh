@@ -1,81 +1,60 @@
 #!/usr/bin/env bash
-# The checks only a GPU can make, as ONE command for a lent device machine (issue 12):
-#   0. a tiny ProMix run on CUDA; if it fails the script stops at once (a fix, not device time,
-#      is needed then),
+# The checks only a GPU can make, as one command for a machine with a CUDA GPU:
+#   0. a tiny ProMix run on CUDA; if it fails the script stops at once,
 #   1. the CUDA tests (pytest -m cuda: device placement, no host sync in the step, the float16
 #      + loss-scaling path of pre-Ampere GPUs such as Colab's T4 forced on this GPU),
 #   2. benchmarks/step_profile.py: where a fast-preset ProMix step's time goes, images/s per
 #      network, the augmentation's share, CUDA's count of host syncs,
-#   3. benchmarks/throughput.py: the device pipeline vs a PIL DataLoader, fast and paper networks,
-#   3b. benchmarks/fast_recipe_probe.py: the fast preset's lr schedule variants, ProMix warm-up
-#      and PROBE_PROMIX_EPOCHS ProMix epochs (~30 s each), within PROBE_MINUTES; probes already
+#   3. benchmarks/throughput.py: augmentation on the GPU vs a PIL DataLoader, fast and paper
+#      networks,
+#   3b. benchmarks/probes/fast_recipe_probe.py: the fast preset's lr schedule variants, ProMix's
+#      warm-up and PROBE_PROMIX_EPOCHS ProMix epochs, within PROBE_MINUTES; probes already
 #      committed are skipped,
 #   3c. benchmarks/gpu_sharing.py: how much more ProMix training the GPU does with 1, 2, 4 runs
 #      side by side (skipped when a measurement of the same GPU is committed, or CELL_JOBS=1),
 #   4. benchmarks/accuracy_gpu.py cells (fast preset, full CIFAR-10) that fit the deadline, as
 #      many side by side as finish the most work in time (3c's slowdown on each time guess),
 #   5. benchmarks/accuracy_gpu.py --paper-epoch-time if PAPER_RESERVE_S seconds are left,
-#   6. with NOTEBOOKS="01_noise_injection 04_full_promix_run ...": benchmarks/notebook_times.sh in
-#      the NOTEBOOK_PROFILE (gpu) profile from scratch, within the time left (Jupyter is carried
-#      as wheels: NOTEBOOK_WHEELS=1 at --prepare; the device image has none).
-# Everything lands in $OUT as it is produced (the device tool brings back at most 8 files, and a
-# killed call still returns them): log.txt, checks.tar (the results of steps 1-3, 3c, 5 and 6),
-# probes.tar (step 3b), cell_K.tar per finished cell (results file + run folder without the
-# checkpoint; K = 0-3, the fourth and later cells appended to cell_3.tar) and, while a cell runs,
-# in_progress_history.json. Unpack them here with `python benchmarks/device_results.py DIR`.
-# Cells already in benchmarks/results/accuracy_gpu/ (committed by an earlier session) are skipped.
+#   6. with NOTEBOOKS="01_noise_injection 04_full_promix_run ...": benchmarks/notebook_times.sh
+#      in the NOTEBOOK_PROFILE (gpu) profile from scratch, within the time left.
+# Everything lands in $OUT as it is produced, so a call cut off still keeps what finished:
+# log.txt, checks.tar (the results of steps 1-3, 3c, 5 and 6), probes.tar (step 3b), cell_K.tar
+# per finished cell (results file + run folder without the checkpoint; K = 0-3, the fourth and
+# later cells appended to cell_3.tar) and, while a cell runs, in_progress_history.json. Unpack
+# them with `python benchmarks/device_results.py DIR`. Cells already in RESULTS_DIR are skipped.
 #
-# The device machine gets the repository but not ../shared, so first, here:
-#   bash benchmarks/device_check.sh --prepare     # copies the offline data (and submitit, which
-#                                                 # runs the cells) into .device_data/
-# then call the device tool's run with
-#   command: DEADLINE_S=540 bash benchmarks/device_check.sh   carry: [".device_data"]
-#   timeout_s: DEADLINE_S + 40
-# Seen on 2026-11-27 (H100): a machine start took ~30 s, the data 23 s, steps 0-3 2.7 min, a
-# fast ProMix cell 4.6 min, a CE cell 1 min, step 5 50 s. A 15-minute session fits this call
-# plus, right after it while the machine is warm, `SKIP_TINY=1 SKIP_CHECKS=1 SKIP_PAPER=1
-# PAPER_RESERVE_S=0 DEADLINE_S=... bash benchmarks/device_check.sh` for one more ProMix cell.
-# The next session (the fast preset changed on 2026-11-28: the network's logits are scaled by
-# 1/9, the schedule is the recipe's again; and cells can run side by side; nothing of either has
-# run on a GPU): first
-#   DEADLINE_S=600 SKIP_CHECKS=1 SKIP_PROBES=1 SKIP_PAPER=1 PAPER_RESERVE_S=0 \
-#     bash benchmarks/device_check.sh                    (timeout_s 640)
-# (tiny run, step 3c's measurement, ~1.5 min, then as many cells side by side as fit: ProMix and
-# CE at sym:0.8 first), then, at once while the machine is warm (it is given back after 30 s
-# idle), with the time left `SKIP_TINY=1 SKIP_CHECKS=1 SKIP_PAPER=1 PAPER_RESERVE_S=0
-# CELL_JOBS=1 DEADLINE_S=... bash benchmarks/device_check.sh` for the schedule probes (step 3b)
-# if ProMix at sym:0.8 missed its target, else more cells. If the probes put another variant
-# ahead (an unscaled one, another schedule), say so and change the preset before more cells are
-# run (the probes also show whether MHCS, which needs 0.99 confidence, still selects with the
-# scaled logits: the selection records of their ProMix epochs; on the cpu preset it does, but
-# fewer, benchmarks/results/logit_scale_cpu.md; at the fast scale, ProMix's warm-up on the CPU
-# ended at 55.7% with a first selection 80% clean and MHCS picked 8, then 103 samples in
-# the first two ProMix epochs, benchmarks/results/fast_schedule_cpu.md); to compare whole runs of a few
-# variants instead, one call of `PROBE_JOBS=4 PROBE_PROMIX_EPOCHS=52 PROBE_MINUTES=9
-# PROBE_VARIANTS="..." SKIP_CELLS=1 ...` trains them side by side. The cells' minutes then hold
-# several runs sharing the GPU (their records say how many); a run's time alone is the
-# measurement of step 3c's one process, or a cell run with CELL_JOBS=1.
+# Usage: where the offline data is (the folder PROMIX_OFFLINE_DATA_DIR names, default the
+# folder `shared` beside the checkout),
+#   bash benchmarks/device_check.sh --prepare    # data and submitit -> .device_data/
+# then, on the GPU machine, in a copy of the repository that includes .device_data/,
+#   DEADLINE_S=540 bash benchmarks/device_check.sh
+# and right after it, while the data is still cached, for more cells:
+#   SKIP_TINY=1 SKIP_CHECKS=1 SKIP_PAPER=1 PAPER_RESERVE_S=0 DEADLINE_S=... \
+#     bash benchmarks/device_check.sh
+# or whole runs of a few schedule variants side by side: PROBE_JOBS=4 PROBE_PROMIX_EPOCHS=52
+# PROBE_MINUTES=9 PROBE_VARIANTS="..." SKIP_CELLS=1 (with the SKIP_ settings above).
+#   bash benchmarks/device_check.sh --dry-run    # the steps and commands these settings run
+#   bash benchmarks/device_check.sh --help       # this text
 # Settings (environment):
 #   DEADLINE_S (450): the script's own time budget in seconds; cells, the paper timing and the
 #     notebooks are scheduled to end inside it; PAPER_RESERVE_S (80);
 #   SKIP_TINY=1 skips step 0, SKIP_CHECKS=1 steps 1-3, SKIP_PROBES=1 step 3b, SKIP_CELLS=1 steps
-#     3c and 4, SKIP_PAPER=1 step 5 (a second call for more cells);
+#     3c and 4, SKIP_PAPER=1 step 5;
 #   CELLS ("all"); CELL_JOBS (auto: as many cells side by side as finish the most work by the
 #     deadline, from step 3c's measurement; N: that many; 1: one after another, no step 3c);
 #   FIRST_GUESS ("4.7 1.1": expected minutes of a ProMix and a CE cell alone when neither step 2
-#     nor step 3c measured this GPU; the H100 took 4.6 and 0.9-1.0 on 2026-11-27);
+#     nor step 3c measured this GPU: the archived H100 cells' times, rounded up);
 #   SHARING_PROCESSES ("1 2 4"), SHARING_EPOCHS (3): step 3c;
 #   PRESET (fast); DEVICE (cuda); PROFILE_N (12288); THROUGHPUT_PRESETS ("fast paper");
 #   THROUGHPUT_N (8192); THROUGHPUT_WORKERS (16); RESULTS_DIR (benchmarks/results/accuracy_gpu);
 #   DEVICE_DATA (.device_data); DATA_CACHE (/tmp/promix-device-cache: where the arrays file is
-#     made, and found by a later call on the same machine);
+#     made, and found by a later call on the same machine); OUT (device_out); PYTHON (python3);
 #   PROBE_MINUTES (3); PROBE_VARIANTS ("all"); PROBE_NOISES ("sym:0.8"); PROBE_PROMIX_EPOCHS (4);
-#     PROBE_JOBS (1: probes side by side);
-#     PROBE_SET (--set options, for tests); PROBE_RESULTS (benchmarks/results/fast_recipe_probe);
+#     PROBE_JOBS (1: probes side by side); PROBE_SET (--set options, for tests);
+#     PROBE_RESULTS (benchmarks/probes/results/fast_recipe_probe);
 #   NOTEBOOKS (none: step 6 skipped), NOTEBOOK_PROFILE (gpu);
-#   at --prepare: NOTEBOOK_WHEELS=1 (downloads benchmarks/device_notebook_wheels.txt, ~18 MB).
-# tests/test_benchmarks.py runs the whole script on a CPU with the tiny preset to check it
-# before device time is spent on it.
+#   at --prepare: NOTEBOOK_WHEELS=1 (downloads benchmarks/device_notebook_wheels.txt, ~18 MB,
+#     Jupyter for step 6 where the GPU machine's Python has none).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -84,21 +63,34 @@ RESULTS_DIR="${RESULTS_DIR:-benchmarks/results/accuracy_gpu}"
 PRESET="${PRESET:-fast}"
 DEADLINE_S="${DEADLINE_S:-450}"
 PAPER_RESERVE_S="${PAPER_RESERVE_S:-80}"
+DRY_RUN=0
+case "${1:-}" in
+  -h|--help) sed -n '2,/^set -uo/p' "$ROOT/benchmarks/device_check.sh" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
+  --dry-run) DRY_RUN=1 ;;
+  --prepare|"") ;;
+  *) echo "device_check.sh: unknown option $1 (--prepare, --dry-run or --help)" >&2; exit 2 ;;
+esac
+# every script a step runs: a missing one stops the call before any GPU time is spent
+for f in tests/test_train.py benchmarks/step_profile.py benchmarks/throughput.py \
+         benchmarks/probes/fast_recipe_probe.py benchmarks/gpu_sharing.py \
+         benchmarks/accuracy_gpu.py benchmarks/notebook_times.sh; do
+  [ -f "$f" ] || { echo "device_check.sh: $f is missing from this checkout" >&2; exit 2; }
+done
 
 if [ "${1:-}" = "--prepare" ]; then
-  SHARED="${PROMIX_SHARED_DIR:-$(dirname "$ROOT")/shared}"
+  SHARED="${PROMIX_OFFLINE_DATA_DIR:-$(dirname "$ROOT")/shared}"
   for f in tools/make_offline_cifar10.py data/cifar10-jpeg75.tar.gz \
            data/cifar10-train-order-labels.npy data/cifar-n/CIFAR-10_human.pt; do
     if [ ! -f "$SHARED/$f" ]; then
-      echo "device_check.sh: $SHARED/$f is missing; set PROMIX_SHARED_DIR to the folder that" \
-           "holds tools/ and data/ (see ../shared/README.md)" >&2
+      echo "device_check.sh: $SHARED/$f is missing; set PROMIX_OFFLINE_DATA_DIR to the folder" \
+           "that holds the offline data's tools/ and data/" >&2
       exit 2
     fi
     mkdir -p "$DEV/$(dirname "$f")"
     cp "$SHARED/$f" "$DEV/$f"
   done
-  # the cell runner's submitit (pure Python, with cloudpickle), which the device's Python may
-  # lack: copied from the first Python here that has it into $DEV/pylib (on PYTHONPATH there)
+  # the cell runner's submitit (pure Python, with cloudpickle), which the GPU machine's Python
+  # may lack: copied from the first Python here that has it into $DEV/pylib (on PYTHONPATH there)
   for py in ${PYTHON:-} "$ROOT/.venv/bin/python" python3; do
     if "$py" -c "import submitit, cloudpickle" 2>/dev/null; then
       "$py" - "$DEV/pylib" <<'PY'
@@ -117,7 +109,7 @@ PY
     echo "device_check.sh: no Python here imports submitit; pip install submitit, or set PYTHON" >&2
     exit 2
   fi
-  if [ "${NOTEBOOK_WHEELS:-0}" = "1" ]; then  # Jupyter for step 6, as the device's Python wants it
+  if [ "${NOTEBOOK_WHEELS:-0}" = "1" ]; then  # Jupyter for step 6, for the GPU machine's Python
     PIP_PY="${PYTHON:-$ROOT/.venv/bin/python}"
     [ -x "$PIP_PY" ] || PIP_PY=python3
     if ! "$PIP_PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
@@ -130,18 +122,24 @@ PY
       exit 2
     fi
   fi
-  echo "prepared $DEV ($(du -sh "$DEV" | cut -f1)); now run this script on the device with carry [\".device_data\"]"
+  echo "prepared $DEV ($(du -sh "$DEV" | cut -f1)); now run this script on the GPU machine in a" \
+       "copy of the repository that includes .device_data/"
   exit 0
 fi
+UNPREPARED=""
 if [ ! -f "$DEV/data/cifar10-jpeg75.tar.gz" ] || [ ! -d "$DEV/pylib/submitit" ]; then
-  echo "device_check.sh: $DEV has no data (or no pylib/submitit): run" \
-       "'bash benchmarks/device_check.sh --prepare' here first and carry .device_data" >&2
-  exit 2
+  UNPREPARED="$DEV has no data (or no pylib/submitit): run 'bash benchmarks/device_check.sh"
+  UNPREPARED+=" --prepare' where the offline data is, and copy .device_data with the repository"
+  if [ "$DRY_RUN" != 1 ]; then
+    echo "device_check.sh: $UNPREPARED" >&2
+    exit 2
+  fi
 fi
 
-OUT="${OUT:-$ROOT/device_out}"
-WORK="$(mktemp -d)"  # arrays file, run folders: not brought back
+WORK="$(mktemp -d)"  # arrays file, run folders: not kept
 trap 'rm -rf "$WORK"' EXIT
+OUT="${OUT:-$ROOT/device_out}"
+[ "$DRY_RUN" = 1 ] && OUT="$WORK/out"  # a dry run writes nothing that stays
 mkdir -p "$OUT" "$WORK/checks"
 LOG="$OUT/log.txt"
 PY="${PYTHON:-python3}"
@@ -150,59 +148,69 @@ T0=$(date +%s)
 elapsed() { echo $(( $(date +%s) - T0 )); }
 say() { echo "[$(elapsed) s] $*" | tee -a "$LOG"; }
 pack_checks() { tar -cf "$OUT/checks.tar.part" -C "$WORK" checks && mv "$OUT/checks.tar.part" "$OUT/checks.tar"; }
+run() {  # a step's command; in a dry run, the line saying what it would run
+  if [ "$DRY_RUN" = 1 ]; then echo "[dry run] $*"; else "$@"; fi
+}
 
 say "device check $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), deadline ${DEADLINE_S} s"
-{ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1 || true; } | tee -a "$LOG"
-"$PY" -c "import torch, torchvision; print('torch', torch.__version__, 'cuda', torch.version.cuda,
-          'torchvision', torchvision.__version__,
-          'device', torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)" \
-  2>&1 | tee -a "$LOG" "$WORK/checks/versions.txt"
+if [ "$DRY_RUN" = 1 ]; then
+  say "dry run: the steps and commands of a call with these settings; nothing runs"
+  [ -n "$UNPREPARED" ] && say "a real call would stop here: $UNPREPARED"
+else
+  { nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1 || true; } | tee -a "$LOG"
+  "$PY" -c "import torch, torchvision; print('torch', torch.__version__, 'cuda', torch.version.cuda,
+            'torchvision', torchvision.__version__,
+            'device', torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)" \
+    2>&1 | tee -a "$LOG" "$WORK/checks/versions.txt"
+fi
 
 if [ ! -f "${PROMIX_CIFAR10_NPZ:-}" ]; then
-  # kept outside $WORK: a second call on the still-warm machine reuses it (23 s on the H100)
+  # kept outside $WORK: a second call on the same machine reuses it
   CACHE="${DATA_CACHE:-/tmp/promix-device-cache}"
   if [ -f "$CACHE/cifar10_jpeg75.npz" ]; then
     say "the arrays file of an earlier call on this machine: $CACHE/cifar10_jpeg75.npz"
   else
-    mkdir -p "$CACHE"
-    "$PY" "$DEV/tools/make_offline_cifar10.py" "$CACHE/cifar10_jpeg75.part.npz" 2>&1 \
-      | tee -a "$LOG" && mv "$CACHE/cifar10_jpeg75.part.npz" "$CACHE/cifar10_jpeg75.npz"
+    say "the arrays file, made once per machine: $CACHE/cifar10_jpeg75.npz"
+    [ "$DRY_RUN" = 1 ] || mkdir -p "$CACHE"
+    run "$PY" "$DEV/tools/make_offline_cifar10.py" "$CACHE/cifar10_jpeg75.part.npz" 2>&1 \
+      | tee -a "$LOG" && { [ "$DRY_RUN" = 1 ] \
+        || mv "$CACHE/cifar10_jpeg75.part.npz" "$CACHE/cifar10_jpeg75.npz"; }
   fi
   export PROMIX_CIFAR10_NPZ="$CACHE/cifar10_jpeg75.npz"
 fi
 export PROMIX_CIFARN_DIR="$DEV/data/cifar-n"
-export PROMIX_SHARED_DIR="$DEV"
+export PROMIX_OFFLINE_DATA_DIR="$DEV"
 
 if [ "${SKIP_TINY:-0}" = "1" ]; then
   say "0. tiny CUDA run skipped (SKIP_TINY=1)"
 else
 say "0. a tiny ProMix run on CUDA"
-"$PY" -m pytest -q -p no:cacheprovider "tests/test_train.py::test_tiny_run_on_cuda" \
+run "$PY" -m pytest -q -p no:cacheprovider "tests/test_train.py::test_tiny_run_on_cuda" \
   > "$WORK/checks/tiny_cuda_run.txt" 2>&1
 RC=$?
 tail -n 3 "$WORK/checks/tiny_cuda_run.txt" | tee -a "$LOG"
 if [ "$RC" -ne 0 ]; then
   tail -n 40 "$WORK/checks/tiny_cuda_run.txt" | tee -a "$LOG"
   pack_checks
-  say "ABORT: the tiny CUDA run failed; fix it before spending device time on the rest"
+  say "ABORT: the tiny CUDA run failed; fix it before spending GPU time on the rest"
   exit 3
 fi
 fi
 
 if [ "${SKIP_CHECKS:-0}" != "1" ]; then
   say "1. CUDA tests"
-  # only the files with CUDA tests: others import packages the device image may lack (ipywidgets)
-  "$PY" -m pytest -q -m cuda -p no:cacheprovider -rs $(grep -l "mark.cuda" tests/test_*.py) \
+  # only the files with CUDA tests: others import packages the GPU machine may lack (ipywidgets)
+  run "$PY" -m pytest -q -m cuda -p no:cacheprovider -rs $(grep -l "mark.cuda" tests/test_*.py) \
     > "$WORK/checks/cuda_tests.txt" 2>&1
   tail -n 12 "$WORK/checks/cuda_tests.txt" | tee -a "$LOG"
   pack_checks
   say "2. step profile"
-  (cd benchmarks && "$PY" step_profile.py --preset "$PRESET" --n "${PROFILE_N:-12288}" \
-     --device "${DEVICE:-cuda}" --out "$WORK/checks/step_profile_$PRESET.json") 2>&1 \
+  run "$PY" benchmarks/step_profile.py --preset "$PRESET" --n "${PROFILE_N:-12288}" \
+    --device "${DEVICE:-cuda}" --out "$WORK/checks/step_profile_$PRESET.json" 2>&1 \
     | grep -v "^USDT\|gpuGetDeviceCount" | tail -n 12 | tee -a "$LOG"
   pack_checks
   say "3. throughput"
-  "$PY" benchmarks/throughput.py --presets ${THROUGHPUT_PRESETS:-fast paper} \
+  run "$PY" benchmarks/throughput.py --presets ${THROUGHPUT_PRESETS:-fast paper} \
     --n "${THROUGHPUT_N:-8192}" --workers "${THROUGHPUT_WORKERS:-16}" --device "${DEVICE:-cuda}" \
     --out "$WORK/checks/throughput_gpu.json" 2>&1 | grep -v "^USDT\|gpuGetDeviceCount" \
     | tail -n 6 | tee -a "$LOG"
@@ -211,10 +219,10 @@ fi
 
 if [ "${SKIP_PROBES:-0}" != "1" ]; then
   say "3b. fast-preset schedule probes (warm-up + ${PROBE_PROMIX_EPOCHS:-4} ProMix epochs, at most ${PROBE_MINUTES:-3} min)"
-  "$PY" benchmarks/fast_recipe_probe.py --preset "$PRESET" --variants ${PROBE_VARIANTS:-all} \
+  run "$PY" benchmarks/probes/fast_recipe_probe.py --preset "$PRESET" --variants ${PROBE_VARIANTS:-all} \
     --noises ${PROBE_NOISES:-sym:0.8} --promix-epochs "${PROBE_PROMIX_EPOCHS:-4}" \
     --deadline-minutes "${PROBE_MINUTES:-3}" --jobs "${PROBE_JOBS:-1}" \
-    --results "${PROBE_RESULTS:-benchmarks/results/fast_recipe_probe}" --pack-to "$OUT" \
+    --results "${PROBE_RESULTS:-benchmarks/probes/results/fast_recipe_probe}" --pack-to "$OUT" \
     ${PROBE_SET:-} 2>&1 | grep -v "^USDT\|gpuGetDeviceCount" | tee -a "$LOG"
 fi
 
@@ -230,7 +238,7 @@ sys.exit(json.load(open('$SHARING'))['device_name'] != (torch.cuda.get_device_na
   else
     say "3c. runs side by side: measuring ${SHARING_PROCESSES:-1 2 4} ProMix runs at once"
     SHARING="$WORK/checks/gpu_sharing_$PRESET.json"
-    "$PY" benchmarks/gpu_sharing.py --preset "$PRESET" --n "${PROFILE_N:-12288}" \
+    run "$PY" benchmarks/gpu_sharing.py --preset "$PRESET" --n "${PROFILE_N:-12288}" \
       --epochs "${SHARING_EPOCHS:-3}" --processes ${SHARING_PROCESSES:-1 2 4} \
       --device "${DEVICE:-cuda}" --out "$SHARING" 2>&1 | grep -v "^USDT\|gpuGetDeviceCount" \
       | tee -a "$LOG"
@@ -250,21 +258,24 @@ else
   say "4. accuracy cells (each starts only if expected to end within $LEFT_MIN min)"
 fi
 if [ "${SKIP_CELLS:-0}" != "1" ] && awk "BEGIN { exit !($LEFT_MIN > 0) }"; then
-  # the history of the cell in progress, every 15 s: a call cut short still returns its epochs
-  ( while sleep 15; do
-      h=$(ls -t "$WORK"/runs/*/history.json 2>/dev/null | head -n 1)
-      [ -n "$h" ] && cp "$h" "$OUT/in_progress_history.json.part" \
-        && mv "$OUT/in_progress_history.json.part" "$OUT/in_progress_history.json"
-    done ) &
-  WATCH=$!
-  "$PY" benchmarks/accuracy_gpu.py --cells ${CELLS:-all} --deadline-minutes "$LEFT_MIN" \
+  # the history of the cell in progress, every 15 s: a call cut short still keeps its epochs
+  WATCH=""
+  if [ "$DRY_RUN" != 1 ]; then
+    ( while sleep 15; do
+        h=$(ls -t "$WORK"/runs/*/history.json 2>/dev/null | head -n 1)
+        [ -n "$h" ] && cp "$h" "$OUT/in_progress_history.json.part" \
+          && mv "$OUT/in_progress_history.json.part" "$OUT/in_progress_history.json"
+      done ) &
+    WATCH=$!
+  fi
+  run "$PY" benchmarks/accuracy_gpu.py --cells ${CELLS:-all} --deadline-minutes "$LEFT_MIN" \
     --guess-from "$GUESS_FROM" --first-guess-minutes ${FIRST_GUESS:-4.7 1.1} \
     --preset "$PRESET" --results "$RESULTS_DIR" --runs "$WORK/runs" --pack-to "$OUT" \
     ${SIDE_BY_SIDE[@]+"${SIDE_BY_SIDE[@]}"} 2>&1 \
     | grep -v "^|\|^USDT\|gpuGetDeviceCount" | tee -a "$LOG"
-  kill "$WATCH" 2>/dev/null
+  [ -n "$WATCH" ] && kill "$WATCH" 2>/dev/null
   rm -f "$OUT/in_progress_history.json"  # every finished cell is in its cell_K.tar
-  # cells side by side write their tracebacks to submitit's logs, which stay on the device
+  # cells side by side write their tracebacks to submitit's logs, which are not kept
   for f in "$WORK"/runs/logs/*_log.out; do
     [ -f "$f" ] && grep -q "Traceback" "$f" && { say "log of a failed cell: $f"; tail -n 30 "$f" | tee -a "$LOG"; }
   done
@@ -274,7 +285,7 @@ if [ "${SKIP_PAPER:-0}" = "1" ]; then
   say "5. paper-preset epoch time skipped (SKIP_PAPER=1)"
 elif [ $(( DEADLINE_S - $(elapsed) )) -ge "$PAPER_RESERVE_S" ]; then
   say "5. paper-preset epoch time"
-  "$PY" benchmarks/accuracy_gpu.py --paper-epoch-time --preset "$PRESET" \
+  run "$PY" benchmarks/accuracy_gpu.py --paper-epoch-time --preset "$PRESET" \
     --results "$WORK/checks" 2>&1 | grep -v "^USDT\|gpuGetDeviceCount" | tail -n 5 | tee -a "$LOG"
   pack_checks
 else
@@ -283,17 +294,22 @@ fi
 if [ -n "${NOTEBOOKS:-}" ]; then
   LEFT_S=$(( DEADLINE_S - $(elapsed) ))
   say "6. notebook times, PROMIX_PROFILE=${NOTEBOOK_PROFILE:-gpu}, from scratch: $NOTEBOOKS (at most $LEFT_S s)"
-  if ! "$PY" -c "import nbconvert, ipykernel, ipywidgets" 2>/dev/null && [ -d "$DEV/wheels" ]; then
+  if [ "$DRY_RUN" != 1 ] && ! "$PY" -c "import nbconvert, ipykernel, ipywidgets" 2>/dev/null \
+      && [ -d "$DEV/wheels" ]; then
     SITE="${DATA_CACHE:-/tmp/promix-device-cache}/site"
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
       --target "$SITE" "$DEV"/wheels/*.whl 2>&1 | tail -n 3 | tee -a "$LOG"
     export PYTHONPATH="$PYTHONPATH:$SITE" PATH="$SITE/bin:$PATH"
   fi
-  if ! "$PY" -c "import nbconvert, ipykernel, ipywidgets" 2>/dev/null; then
-    say "6. skipped: no Jupyter here (NOTEBOOK_WHEELS=1 bash benchmarks/device_check.sh --prepare carries it)"
+  if [ "$DRY_RUN" = 1 ]; then
+    run bash benchmarks/notebook_times.sh OUT $NOTEBOOKS | tee -a "$LOG"
+  elif ! "$PY" -c "import nbconvert, ipykernel, ipywidgets" 2>/dev/null; then
+    say "6. skipped: no Jupyter here (NOTEBOOK_WHEELS=1 bash benchmarks/device_check.sh --prepare copies it)"
   elif [ "$LEFT_S" -le 0 ]; then
     say "6. skipped: no time left before the deadline"
   else
+    # notebook_times.sh calls `jupyter`: the one beside this Python first
+    export PATH="$("$PY" -c 'import os, sys; print(os.path.dirname(sys.executable))'):$PATH"
     NB_TIMES="$WORK/checks/notebook_times.txt"
     { echo "# Wall time of each notebook, top to bottom, PROMIX_PROFILE=${NOTEBOOK_PROFILE:-gpu}, from scratch"
       echo "# (the notebooks after the first reuse the runs of those before them, as in notebook_times.sh)."

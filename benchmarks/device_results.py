@@ -1,6 +1,6 @@
-"""Unpack what benchmarks/device_check.sh brought back from a lent GPU into the repository.
+"""Unpack what benchmarks/device_check.sh brought back from a GPU machine into the repository.
 
-For each folder given (the device tool's ``files_at``):
+For each folder given (the copy of device_check.sh's $OUT):
 - ``checks.tar``: throughput, step profile, runs side by side (gpu_sharing.py), paper-preset
   epoch time, notebook times (step 6), CUDA test output ->
   benchmarks/results/gpu/ (an existing file of the same name is replaced: the newer
@@ -9,13 +9,15 @@ For each folder given (the device tool's ``files_at``):
   there is kept, as accuracy_gpu.py never reruns one), and the runs the notebooks' reference
   profile reads -> benchmarks/results/reference/ through `promix_tutorial.reference.
   export_reference` (what `REFERENCE_RUNS` says, reduced to network 1);
-- ``probes.tar``: fast_recipe_probe.py's schedule probes -> benchmarks/results/fast_recipe_probe/
-  (a probe already there is kept), and its table fast_recipe_probe.md rebuilt;
+- ``probes.tar``: probes/fast_recipe_probe.py's schedule probes ->
+  benchmarks/probes/results/fast_recipe_probe/ (a probe already there is kept), and its table
+  fast_recipe_probe.md rebuilt;
 - ``log.txt`` -> benchmarks/results/gpu/logs/device_check_<UTC start>.txt.
-Then the accuracy tables (accuracy_gpu.md, README) are rebuilt.
+Then the accuracy table (accuracy_gpu.md) is rebuilt; `python docs/build_results.py` rebuilds
+README's table and docs/results.md from it.
 
-Usage: python benchmarks/device_results.py /work/.device/1 [/work/.device/2 ...]
-       [--results benchmarks/results] [--no-readme]
+Usage: python benchmarks/device_results.py DIR [DIR ...] [--results benchmarks/results]
+       [--probe-results benchmarks/probes/results] [--no-reference]
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "benchmarks" / "probes")]
 
 # run name -> the recorded epochs whose per-sample arrays the notebooks read (None: all of them;
 # (): history only). 02 reads promix at the end of warm-up and last; 03 reads no_lga's last
@@ -47,7 +49,8 @@ CHECK_FILES = {"throughput_gpu.json": "throughput_gpu.json",
                "versions.txt": "versions_gpu.txt"}
 
 
-def unpack(folder: Path, results: Path, reference: Path | None) -> list[str]:
+def unpack(folder: Path, results: Path, probe_results: Path,
+           reference: Path | None) -> list[str]:
     """Unpack one device folder; returns what was written (for the printout)."""
     done = []
     gpu = results / "gpu"
@@ -64,7 +67,7 @@ def unpack(folder: Path, results: Path, reference: Path | None) -> list[str]:
         if (folder / "probes.tar").is_file():
             with tarfile.open(folder / "probes.tar") as tar:
                 tar.extractall(tmp / "probes", filter="data")
-            copy_new(tmp / "probes", results, "fast_recipe_probe", done)
+            copy_new(tmp / "probes", probe_results, "fast_recipe_probe", done)
         for cell_tar in sorted(folder.glob("cell_*.tar")):
             with tarfile.open(cell_tar) as tar:
                 tar.extractall(tmp / "cells", filter="data")
@@ -112,18 +115,21 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("folders", nargs="+", type=Path)
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
+    ap.add_argument("--probe-results", type=Path,
+                    default=ROOT / "benchmarks" / "probes" / "results")
     ap.add_argument("--no-reference", action="store_true", help="do not export reference runs")
     args = ap.parse_args(argv)
     missing = [f for f in args.folders if not f.is_dir()]
     if missing:
-        ap.error(f"not a folder: {', '.join(map(str, missing))} (give the device tool's files_at)")
+        ap.error(f"not a folder: {', '.join(map(str, missing))} (give the folders that hold "
+                 "what device_check.sh wrote to its OUT)")
     reference = None if args.no_reference else args.results / "reference"
     for folder in args.folders:
-        for line in unpack(folder, args.results, reference):
+        for line in unpack(folder, args.results, args.probe_results, reference):
             print(f"{folder}: {line}")
     import accuracy_gpu
     import fast_recipe_probe
-    probes = args.results / "fast_recipe_probe"
+    probes = args.probe_results / "fast_recipe_probe"
     if probes.is_dir():
         fast_recipe_probe.main(["--table", "--results", str(probes)])
     print(accuracy_gpu.rebuild_tables(args.results / "accuracy_gpu"))

@@ -1,13 +1,11 @@
-"""How much more training one GPU does when several runs share it (issue 12: more cells in a
-device session's 15 minutes).
+"""How much more training one GPU does when several runs share it.
 
-A `fast` ProMix step on an H100 kept the GPU far from full on 2026-11-27 (11,100 images/s
-through the step of both networks, benchmarks/results/gpu/step_profile_fast_gpu.json: a small
-network, batch 512, many short kernels), so runs side by side may train more in the same time.
-This measures it. For each N in ``--processes``: N processes each build a trainer of ``--preset``
-on ``--n`` images (benchmarks/throughput.make_trainer: the ProMix step of both networks, every
-loss term on), run one untimed epoch (CUDA context, cuDNN autotuning), wait until all N are
-ready, then run ``--epochs`` timed epochs together. Per N:
+A `fast` ProMix step can leave a large GPU far from full (a small network, many short kernels:
+docs/gpu.md#sharing), so runs side by side may train more in the same time. This measures it.
+For each N in ``--processes``: N processes each build a trainer of ``--preset`` on ``--n``
+images (benchmarks/throughput.make_trainer: the ProMix step of both networks, every loss term
+on), run one untimed epoch (CUDA context, cuDNN autotuning), wait until all N are ready, then
+run ``--epochs`` timed epochs together. Per N:
 
 - ``makespan_s``: from the common start to the last process's end;
 - ``images_per_s``: images through the ProMix step of all N processes per second (aggregate);
@@ -61,7 +59,7 @@ def child(args) -> int:
         start = time.time()
         images = 0
         for e in range(1, args.epochs + 1):
-            images += epoch(tr, e)["images"]
+            images += epoch(tr, e).images
         tr._sync()
         end = time.time()
         cuda = tr.device.type == "cuda"
@@ -194,7 +192,7 @@ def main(argv=None) -> int:
               f"{r['slowdown']:>8.2f}")
     print(f"  best: {rec['best']} process(es) at once")
     if args.out:
-        from promix_tutorial.history import save_json
+        from promix_tutorial.runs import save_json
         save_json(args.out, rec)
     return 0
 

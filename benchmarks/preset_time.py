@@ -1,16 +1,15 @@
 """How long one whole run of a preset takes on this machine, ProMix and CE, from a few timed
-epochs: issue 11's limits are one ProMix `cpu` run <= 15 minutes and one CE run <= 4 on an
-idle 2-core CPU.
+epochs. The `cpu` preset's targets: one ProMix run <= 15 minutes and one CE run <= 4 on an idle
+2-core CPU.
 
-A whole run would take 20 minutes of an idle machine; this script times the two kinds of epoch
-instead and projects: ProMix = warm-up epochs x (mean warm-up epoch) + ProMix epochs x (mean
-ProMix epoch); CE = epochs x (mean CE epoch). It trains ProMix for the preset's warm-up plus
-``--promix-epochs`` ProMix epochs and CE for ``--ce-epochs`` epochs (sym:0.5, seed 0, into a
-temporary folder), with the threads torch picks (all cores) unless OMP_NUM_THREADS says
-otherwise. An epoch's seconds (history.json) include its evaluation on the test images. LGA
-(the last epochs) adds a little that the projection leaves out, and so does the first epoch's
-start-up, which is counted. Read the figures with the load average printed beside them; the
-machine should be idle.
+This script times the two kinds of epoch instead of whole runs and projects: ProMix = warm-up
+epochs x (mean warm-up epoch) + ProMix epochs x (mean ProMix epoch); CE = epochs x (mean CE
+epoch). It trains ProMix for the preset's warm-up plus ``--promix-epochs`` ProMix epochs and CE
+for ``--ce-epochs`` epochs (sym:0.5, seed 0, into a temporary folder), with the threads torch
+picks (all cores) unless OMP_NUM_THREADS says otherwise. An epoch's seconds (history.json)
+include its evaluation on the test images. LGA (the last epochs) adds a little that the
+projection leaves out, and so does the first epoch's start-up, which is counted. Read the
+figures with the load average printed beside them; the machine should be idle.
 
 Usage: python benchmarks/preset_time.py [--preset cpu] [--dataset cifar10] [--promix-epochs 3]
            [--ce-epochs 5] [--out benchmarks/results/preset_time_cpu.json]
@@ -28,12 +27,12 @@ import time
 from pathlib import Path
 
 from promix_tutorial.config import make_config
-from promix_tutorial.history import RunHistory
+from promix_tutorial.runs import RunHistory
 from promix_tutorial.results import hardware
-from promix_tutorial.train import train
+from promix_tutorial.engine import train
 
 ROOT = Path(__file__).resolve().parents[1]
-LIMITS_MIN = {"cpu": {"promix": 15, "ce": 4}}  # issue 11, idle 2-core CPU
+LIMITS_MIN = {"cpu": {"promix": 15, "ce": 4}}  # the cpu preset's targets, idle 2-core CPU
 
 
 def timed_epochs(cfg, folder: Path) -> dict[str, list[float]]:

@@ -29,10 +29,10 @@ matplotlib.use("Agg")
 
 from promix_tutorial.config import figure_noise, make_config  # noqa: E402
 from promix_tutorial.metrics import css_budget_f1, once_tuned  # noqa: E402
-from promix_tutorial.history import save_json  # noqa: E402
+from promix_tutorial.runs import save_json  # noqa: E402
 from promix_tutorial.plots import plot_selection_f1  # noqa: E402
 from promix_tutorial.results import cell_name, hardware  # noqa: E402
-from promix_tutorial.train import train_or_load  # noqa: E402
+from promix_tutorial.engine import train_or_load  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

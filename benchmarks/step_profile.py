@@ -1,18 +1,19 @@
-"""Where one ProMix training step's time goes, per network and per part (issue 12, item 1).
+"""Where one ProMix training step's time goes, per network and per part.
 
 A trainer of the chosen preset on ``--n`` CIFAR-10 images (sym:0.5, LGA on, a random half of the
 samples marked CSS-selected so every loss term runs, as benchmarks/throughput.py) runs:
 1. one untimed epoch (allocations, cuDNN autotuning);
 2. ``--epochs`` timed epochs of the real loop (`Trainer._train_epoch`, no profiler): images/s,
    i.e. batch images through the whole ProMix step of both networks per second, and per network;
-3. the augmentation alone over the same batches (`Trainer.views`, weak + strong view): its share
-   of the step time;
-4. one epoch under torch.profiler: host (CPU) and device time of the step's named parts
+3. the augmentation alone over the same batches (`Trainer.make_batch`, weak + strong view): its
+   share of the step time;
+4. one epoch under torch.profiler: host (CPU) and GPU time of the step's named parts
    (``promix/augment``, ``promix/forward+losses``, ``promix/backward``, ``promix/optimizer``)
    and the ten most expensive device kernels;
 5. host synchronisations in one epoch: on CUDA the warnings of
-   ``torch.cuda.set_sync_debug_mode("warn")``, on a CPU the profiler's count of the calls that
-   would synchronise (nonzero, item/_local_scalar_dense, masked_select).
+   ``torch.cuda.set_sync_debug_mode("warn")`` with the Python line of each, on a CPU the
+   profiler's count of the calls that would synchronise (nonzero, item/_local_scalar_dense,
+   masked_select).
 Writes JSON with ``--out``; prints a short table.
 
 Usage: python benchmarks/step_profile.py [--preset fast] [--n 12288] [--device auto]
@@ -30,8 +31,8 @@ import warnings
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from promix_tutorial.cli import _parse_set
-from promix_tutorial.train import epoch_generator
+from promix_tutorial.commands import parse_set
+from promix_tutorial.devices import epoch_generator
 from throughput import make_trainer
 
 PARTS = ("promix/augment", "promix/forward+losses", "promix/backward", "promix/optimizer")
@@ -46,14 +47,17 @@ def timed(trainer, fn) -> float:
     return time.perf_counter() - t0
 
 
-def epoch(trainer, e: int) -> dict:
-    return trainer._train_epoch(e, "promix", epoch_generator(trainer.cfg, e, trainer.device))
+def epoch(trainer, e: int):
+    """One ProMix epoch of the real loop; its `evaluation.EpochTally` (``.images``)."""
+    plan = trainer.plan(e)._replace(phase="promix")
+    return trainer._train_epoch(plan, epoch_generator(trainer.cfg, e, trainer.device))
 
 
 def augment_only(trainer, e: int) -> None:
+    plan = trainer.plan(e)._replace(phase="promix")
     gen = epoch_generator(trainer.cfg, e, trainer.device)
-    for idx in trainer._batches(gen):
-        trainer.views(idx, "promix", gen)
+    for idx in trainer.batch_indices(gen):
+        trainer.make_batch(idx, plan, gen)
 
 
 def _device_us(evt) -> float:
@@ -123,13 +127,18 @@ def main(argv=None) -> int:
                     help="override a TrainConfig field, as promix train --set (repeatable)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
+    try:
+        overrides = parse_set(args.set)
+    except ValueError as e:
+        ap.error(str(e))
     with tempfile.TemporaryDirectory() as tmp:
         tr = make_trainer(args.preset, args.n, args.device, tmp, compile=args.compile,
-                          **_parse_set(args.set))
+                          **overrides)
         t_first = timed(tr, lambda: epoch(tr, 0))  # untimed in the figures: warm-up
         secs = [timed(tr, lambda e=e: epoch(tr, e)) for e in (1, 2)[:args.epochs]]
         aug = timed(tr, lambda: augment_only(tr, 1))
-        n_img = len(tr._batches(epoch_generator(tr.cfg, 1, tr.device))) * tr.cfg.batch_size
+        n_img = len(tr.batch_indices(epoch_generator(tr.cfg, 1, tr.device))) \
+            * tr.cfg.batch_size
         step_s = min(secs)
         prof, top = profile_parts(tr)
         sync = cuda_sync_warnings(tr) if tr.device.type == "cuda" else None
@@ -161,7 +170,7 @@ def main(argv=None) -> int:
     print(f"  host syncs in one epoch: "
           f"{sync if sync is not None else rec['sync_ops_cpu_profile']}")
     if args.out:
-        from promix_tutorial.history import save_json
+        from promix_tutorial.runs import save_json
         save_json(args.out, rec)
     return 0
 

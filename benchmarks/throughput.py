@@ -30,7 +30,9 @@ from torchvision import transforms as T
 
 from promix_tutorial import augment
 from promix_tutorial.config import make_config
-from promix_tutorial.train import Trainer, epoch_generator, epoch_mix_lambdas
+from promix_tutorial.engine import Batch, Trainer
+from promix_tutorial.devices import epoch_generator
+from promix_tutorial.schedule import epoch_mix_lambdas
 
 
 class PILPairs(Dataset):
@@ -71,30 +73,31 @@ def device_epoch(trainer: Trainer) -> float:
     gen = epoch_generator(trainer.cfg, 0, trainer.device)
     trainer._sync()
     t0 = time.perf_counter()
-    acc = trainer._train_epoch(1, "promix", gen)
+    tally = trainer._train_epoch(trainer.plan(1), gen)
     trainer._sync()
-    return acc["images"] / (time.perf_counter() - t0)
+    return tally.images / (time.perf_counter() - t0)
 
 
 def loader_epoch(trainer: Trainer, workers: int) -> float:
+    """One epoch of the same ProMix steps (`Trainer.train_step`) fed by a PIL DataLoader."""
     d, cfg = trainer.data, trainer.cfg
     ds = PILPairs(trainer.ds.x_train, d.mean, d.std, d.pad, d.flip)
     loader = DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
                         num_workers=workers, pin_memory=trainer.device.type == "cuda",
                         persistent_workers=False)
-    gen = epoch_generator(cfg, 1, trainer.device)
-    acc = trainer.new_accumulator()
+    plan, gen = trainer.plan(1), epoch_generator(cfg, 1, trainer.device)
+    tally = trainer.new_tally()
     lams = epoch_mix_lambdas(cfg, 1, len(loader), len(trainer.nets))
     trainer._sync()
     t0 = time.perf_counter()
-    for x_w, x_s, idx in loader:
-        x_w, x_s = (t.to(trainer.device, non_blocking=True) for t in (x_w, x_s))
+    for b, (x_w, x_s, idx) in enumerate(loader):
+        x_w, x_s, idx = (t.to(trainer.device, non_blocking=True) for t in (x_w, x_s, idx))
         if trainer.channels_last:
             x_w, x_s = (t.contiguous(memory_format=torch.channels_last) for t in (x_w, x_s))
-        trainer.train_step(idx.to(trainer.device), x_w, x_s, "promix", 1.0, 0.1, True, gen, acc,
-                           mix_lam=lams[acc["n_batches"]])
+        batch = Batch(idx, x_w, x_s, d.y_noisy[idx], plan, gen, lams[b])
+        trainer.tally_step(tally, idx, trainer.train_step(batch))
     trainer._sync()
-    return acc["images"] / (time.perf_counter() - t0)
+    return tally.images / (time.perf_counter() - t0)
 
 
 def main(argv=None) -> int:
@@ -133,7 +136,7 @@ def main(argv=None) -> int:
                 argv if argv is not None else sys.argv[1:])}
     print(json.dumps(info))
     if args.out:
-        from promix_tutorial.history import save_json
+        from promix_tutorial.runs import save_json
         save_json(args.out, {"info": info, "rows": rows})
     return 0
 

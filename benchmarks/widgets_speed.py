@@ -7,7 +7,7 @@ Usage: python benchmarks/widgets_speed.py [--n 50000] [--classes 10 100] [--repe
            [--out benchmarks/results/widgets_speed.json]
 Prints mean / p90 / worst seconds per step (wall clock, and CPU time of this process, which a
 busy machine inflates less) with the load average, and writes them to --out (JSON).
-Target (issue 14): a whole step under 0.3 s. Not a unit test: timings depend on the machine
+Target: a whole step under 0.3 s. Not a unit test: timings depend on the machine
 and on what else runs on it, so read them with the load average printed beside them.
 """
 from __future__ import annotations

@@ -1,22 +1,50 @@
-"""Smoke tests of the benchmark scripts (they print figures; nothing here is timed)."""
+"""Tests of the benchmark scripts users run (they print figures; nothing here is timed). The
+finished probes of benchmarks/probes/ have their smoke tests in tests/test_probes.py."""
 import importlib.util
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+USER_SCRIPTS = ("accuracy_cpu", "accuracy_gpu", "ablation_rows", "throughput", "selection_f1",
+                "widgets_speed", "preset_time", "step_profile", "gpu_sharing", "device_results")
 
 
-def load(name):
+def load(name, folder=BENCH):
     if str(BENCH) not in sys.path:  # as when run as a script: the scripts import each other
         sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod  # as an import would: pickling its functions finds them by name
     spec.loader.exec_module(mod)
     return mod
+
+
+def test_scripts_speak_of_the_project_and_its_users():
+    """What the scripts print and write into results files names hardware as hardware and tells
+    no development history (committed results files stay as they were measured)."""
+    import re
+    forbidden = re.compile(r"sandbox|lent (to|a)|device (machine|tool|time)|issue [0-9]+"
+                           r"|\.\./shared", re.I)
+    files = sorted([*BENCH.glob("*.py"), *BENCH.glob("*.sh"), *BENCH.glob("*.txt"),
+                    *BENCH.glob("probes/*.py")])
+    assert len(files) > 15
+    for f in files:
+        bad = forbidden.search(f.read_text())
+        assert bad is None, f"{f.relative_to(BENCH.parent)}: {bad.group(0)!r}"
+    for name in ("accuracy_cpu", "accuracy_gpu"):  # the data text of every results file
+        assert load(name).DATA.startswith("offline CIFAR-10 copy (JPEG quality 75, original")
+
+
+@pytest.mark.parametrize("name", USER_SCRIPTS)
+def test_every_script_answers_help(name, capsys):
+    with pytest.raises(SystemExit) as e:
+        load(name).main(["--help"])
+    assert e.value.code == 0 and "usage:" in capsys.readouterr().out
 
 
 def test_throughput_runs_both_pipelines(tmp_path, capsys):
@@ -29,16 +57,16 @@ def test_throughput_runs_both_pipelines(tmp_path, capsys):
     assert "device img/s" in capsys.readouterr().out
 
 
-def test_accuracy_cpu_cells_cover_the_issue():
+def test_accuracy_cpu_cells_cover_the_tables():
     mod = load("accuracy_cpu")
     cells = mod.all_cells()
-    assert len(mod.select(["main"])) == 4 * 2 * 3  # 4 noise settings x CE/ProMix x 3 seeds (issue 11)
+    assert len(mod.select(["main"])) == 4 * 2 * 3  # 4 noise settings x CE/ProMix x 3 seeds
     assert mod.select(["nearest"]) == [f"{m}__{n}__seed{s}" for n in ("sym0.7", "sym0.6")
                                        for s in (0, 1, 2) for m in ("ce", "promix")]
     assert len([c for c, kw in cells.items() if "ablation" not in kw]) == 36
     assert len(mod.select(["ablations"])) == 6 * 3
     assert "promix__humanworst__seed2" in cells and "no_dbr__asym0.4__seed2" in cells
-    with pytest.raises(SystemExit):
+    with pytest.raises(ValueError, match="--list"):
         mod.select(["nonsense"])
 
 
@@ -118,14 +146,14 @@ def test_notebook_times_script(tmp_path):
 
 def test_ablation_rows_runs_the_chosen_rows(tmp_path, capsys):
     assert load("ablation_rows").main(["--profile", "ci", "--rows", "none", "no_base_selection",
-                                       "--epochs", "3", "--out", str(tmp_path)]) == 0
+                                       "--epochs", "2", "--out", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split(":")[0].strip() for line in lines] == ["ProMix seed 0", "w/o Base Selection seed 0"]
     assert all("F1" in line and "labeled" in line for line in lines)
     assert sorted(p.name for p in (tmp_path / "ci" / "sym0.8").iterdir()) == ["no_base_selection", "none"]
     # a second seed: seed 0 is loaded, seed 1 trained, and Table 5 with the spread follows
     assert load("ablation_rows").main(["--profile", "ci", "--rows", "none", "no_base_selection",
-                                       "--epochs", "3", "--seeds", "0", "1", "--out", str(tmp_path)]) == 0
+                                       "--epochs", "2", "--seeds", "0", "1", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     rows, table = out.split("\n\n", 1)
     assert sorted(line.split(":")[0].strip() for line in rows.splitlines()) == [
@@ -161,13 +189,12 @@ def test_accuracy_gpu_cells_deadline_and_packing(tmp_path, monkeypatch, capsys):
     # what the notebooks' reference profile reads comes first
     assert list(cells)[:6] == ["promix__sym0.8__seed0", "ce__sym0.8__seed0", "promix__sym0.5__seed0",
                                "ce__sym0.5__seed0", "no_lga__sym0.8__seed0", "no_dbr__sym0.8__seed0"]
-    with pytest.raises(SystemExit):
+    with pytest.raises(ValueError, match="--list"):
         mod.select(["promix__sym0.3__seed0"])
     _short_tiny(monkeypatch, mod)
     res, runs, out = tmp_path / "acc", tmp_path / "runs", tmp_path / "out"
     # the CE cell is guessed to take 0.001 min and runs; the ProMix cell, guessed to take 30 min,
-    # would end after the 20-min deadline and is not started (no wall-clock race: CI's fast
-    # machines once finished the CE cell inside a 1.2-s deadline)
+    # would end after the 20-min deadline and is not started (guesses, not a wall-clock race)
     assert mod.main(["--preset", "tiny", "--cells", "ce__sym0.8__seed0", "promix__sym0.8__seed0",
                      "--deadline-minutes", "20", "--first-guess-minutes", "30", "0.001",
                      "--results", str(res), "--runs", str(runs), "--pack-to", str(out)]) == 0
@@ -194,13 +221,21 @@ def test_accuracy_gpu_cells_deadline_and_packing(tmp_path, monkeypatch, capsys):
         mod.main(["--cells", "promix__nonsense__seed0", "--paper-epoch-time"])
 
 
-def test_accuracy_gpu_runs_cells_side_by_side_within_the_deadline(tmp_path, monkeypatch,
-                                                                  capsys):
-    """--launcher local --jobs 2 with a deadline: the cells that two lanes finish in time run at
-    once (submitit's local jobs; on a GPU machine they share it), each guess multiplied by the
-    measured slowdown; their records and the table say that two runs shared the GPU."""
+def test_accuracy_gpu_plans_cells_side_by_side_within_the_deadline(tmp_path, monkeypatch,
+                                                                   capsys):
+    """--launcher local with a sharing measurement and a deadline: the cells that two lanes
+    finish in time are handed to the local launcher with 2 jobs, each guess multiplied by the
+    measured slowdown; their records and the table say that two runs shared the GPU. (The cells
+    run inline here: the local launcher itself is tested in test_sweep.py.)"""
     mod = load("accuracy_gpu")
     _short_tiny(monkeypatch, mod)
+    from promix_tutorial.cells import INLINE
+    launchers, run_cells = [], mod.run_cells
+
+    def inline(cells, launcher, **kw):
+        launchers.append(launcher)
+        return run_cells(cells, INLINE, **kw)
+    monkeypatch.setattr(mod, "run_cells", inline)
     res, runs = tmp_path / "acc", tmp_path / "runs"
     sharing = tmp_path / "sharing.json"  # as benchmarks/gpu_sharing.py writes it
     sharing.write_text(json.dumps({"best": 2, "runs": [
@@ -214,6 +249,7 @@ def test_accuracy_gpu_runs_cells_side_by_side_within_the_deadline(tmp_path, monk
                      "--pack-to", str(tmp_path / "out")]) == 0
     printed = capsys.readouterr().out
     assert "[plan] 2 cell(s) in 2 lane(s) side by side" in printed
+    assert [(lc.kind, lc.jobs) for lc in launchers] == [("local", 2)]
     assert "[wait] promix__sym0.8__seed0" in printed and "[wait] ce__asym0.4__seed0" in printed
     assert sorted(p.name for p in res.iterdir()) == ["ce__sym0.5__seed0.json",
                                                      "ce__sym0.8__seed0.json"]
@@ -227,7 +263,7 @@ def test_accuracy_gpu_runs_cells_side_by_side_within_the_deadline(tmp_path, monk
 
 def test_cells_that_fit_fills_lanes_in_order():
     mod = load("accuracy_gpu")
-    from promix_tutorial.sweep import make_cell
+    from promix_tutorial.cells import make_cell
     from promix_tutorial.config import make_config
 
     def cell(method, noise):
@@ -257,19 +293,25 @@ def test_cells_that_fit_fills_lanes_in_order():
                                                                 "ce__sym0.5__seed0"])
 
 
-def test_gpu_sharing_measures_runs_side_by_side(tmp_path, capsys):
-    """benchmarks/gpu_sharing.py on the tiny preset: one and two processes, released together;
-    the summary and the plan accuracy_gpu.py takes from it."""
+def test_gpu_sharing_measures_runs_side_by_side(tmp_path, monkeypatch, capsys):
+    """benchmarks/gpu_sharing.py on the tiny preset: two processes released together; the
+    summary of the runs and the plan accuracy_gpu.py takes from it."""
+    import argparse
     mod = load("gpu_sharing")
+    two = mod.run_together(2, argparse.Namespace(preset="tiny", n=128, epochs=1, device="cpu"))
+    assert two["processes"] == 2 and two["images_per_s"] > 0 and two["makespan_s"] > 0
+    assert len(two["per_process_images_per_s"]) == 2 and two["late_start_s"] >= 0
+    assert two["model"] == "digits_net" and two["max_memory_gib_per_process"] is None
+    # main: one measurement per number of processes (the one-process run here as if measured)
+    solo = {**two, "processes": 1, "images_per_s": two["images_per_s"] / 1.5,
+            "makespan_s": two["makespan_s"] / 1.2}
+    monkeypatch.setattr(mod, "run_together", lambda n, args: {1: solo, 2: two}[n])
     out = tmp_path / "sharing.json"
-    assert mod.main(["--preset", "tiny", "--n", "256", "--epochs", "1", "--processes", "1", "2",
-                     "--device", "cpu", "--out", str(out)]) == 0
+    assert mod.main(["--preset", "tiny", "--processes", "1", "2", "--out", str(out)]) == 0
     rec = json.loads(out.read_text())
-    assert [r["processes"] for r in rec["runs"]] == [1, 2]
-    two = rec["runs"][1]
-    assert len(two["per_process_images_per_s"]) == 2 and two["images_per_s"] > 0
-    assert rec["runs"][0]["gain"] == 1.0 and rec["runs"][0]["slowdown"] == 1.0
-    assert rec["model"] == "digits_net" and rec["best"] in (1, 2)
+    assert [(r["processes"], r["gain"], r["slowdown"]) for r in rec["runs"]] == [
+        (1, 1.0, 1.0), (2, 1.5, 1.2)]
+    assert rec["best"] == 2 and rec["model"] == "digits_net" and rec["hardware"]["cpu_count"]
     assert "slowdown of one run" in capsys.readouterr().out
     runs = [{"processes": 1, "images_per_s": 100.0, "makespan_s": 10.0},
             {"processes": 2, "images_per_s": 180.0, "makespan_s": 11.1},
@@ -286,85 +328,13 @@ def test_gpu_sharing_measures_runs_side_by_side(tmp_path, capsys):
         mod.main(["--processes", "2", "4"])                          # no baseline
 
 
-def test_fast_recipe_probe_measures_the_warmup_and_skips_done(tmp_path, capsys):
-    """benchmarks/fast_recipe_probe.py on the tiny preset: a probe trains exactly the variant's
-    warm-up with its schedule, records CSS's first selection, is packed, and is not rerun."""
-    import tarfile
-    mod = load("fast_recipe_probe")
-    # the variant that reproduces the first GPU run's fast preset (2026-11-27) must stay so
-    from promix_tutorial.config import make_config, with_added_fields
-    first_gpu = BENCH / "results" / "accuracy_gpu_2026-11-27" / "promix__sym0.8__seed0.json"
-    first_gpu = with_added_fields(json.loads(first_gpu.read_text())["config"])
-    assert {k: first_gpu[k] for k in mod.SCHEDULE} == mod.VARIANTS["cosine_epoch"]
-    assert all(set(v) == set(mod.SCHEDULE) for v in mod.VARIANTS.values())
-    res, out = tmp_path / "res", tmp_path / "out"
-    fast = make_config("fast", "cifar10", "sym:0.8")
-    assert {k: getattr(fast, k) for k in mod.SCHEDULE} in mod.VARIANTS.values()  # always probed
-    args = ["--preset", "tiny", "--variants", "cosine_epoch", "onecycle_lr0.1", "--noises",
-            "sym:0.8", "--set", "warmup_epochs=2", "--set", "epochs=5", "--results", str(res),
-            "--pack-to", str(out)]
-    assert mod.main(args) == 0
-    recs = {p.stem: json.loads(p.read_text()) for p in res.glob("*.json")}
-    assert sorted(recs) == ["cosine_epoch__sym0.8", "onecycle_lr0.1__sym0.8"]
-    one = recs["onecycle_lr0.1__sym0.8"]
-    assert [r["phase"] for r in one["records"]] == ["warmup", "warmup"]
-    assert one["schedule"]["lr_per_step"] is True and one["schedule"]["warmup_epochs"] == 2
-    # the recorded lr follows the variant's schedule: one-cycle starts at lr / 25
-    assert one["records"][0]["lr"] == pytest.approx(0.1 / 25)
-    assert recs["cosine_epoch__sym0.8"]["records"][0]["lr"] == pytest.approx(0.1)
-    css = one["first_css"]
-    assert 0 < css["precision"] <= 1 and 0 < css["recall"] <= 1 and css["count"] > 0
-    assert one["config"] == json.loads(json.dumps(make_config("tiny", "cifar10", "sym:0.8", **{
-        **mod.VARIANTS["onecycle_lr0.1"], "warmup_epochs": 2, "epochs": 5}).to_dict()))
-    with tarfile.open(out / "probes.tar") as tar:
-        assert sorted(tar.getnames()) == ["fast_recipe_probe/cosine_epoch__sym0.8.json",
-                                          "fast_recipe_probe/onecycle_lr0.1__sym0.8.json"]
-    md = (tmp_path / "res.md").read_text()
-    today = {k: getattr(fast, k) for k in mod.SCHEDULE}
-    now = [v for v, sch in mod.VARIANTS.items() if sch == today]
-    mark = " (the fast preset now)" if now == ["onecycle_lr0.1"] else ""
-    assert f"| onecycle_lr0.1{mark} | lr 0.1, per step, rise 10%, nesterov" in md
-    capsys.readouterr()
-    assert mod.main(args) == 0
-    assert capsys.readouterr().out.count("[skip]") == 2
-    # --promix-epochs K: the warm-up, then K ProMix epochs; a probe file of its own
-    assert mod.main(args[:4] + args[5:] + ["--promix-epochs", "2"]) == 0
-    longer = json.loads((res / "cosine_epoch__sym0.8__promix2.json").read_text())
-    assert [r["phase"] for r in longer["records"]] == ["warmup", "warmup", "promix", "promix"]
-    assert longer["promix_epochs"] == 2 and longer["records"][-1]["selection"]["union"]["f1"] > 0
-    assert longer["last_test_acc"] == longer["records"][-1]["test_acc"]
-    assert longer["first_css"] == recs["cosine_epoch__sym0.8"]["first_css"]  # same warm-up
-    assert f"; {longer['last_test_acc']:.1%} after 2 ProMix ep." in (tmp_path / "res.md").read_text()
-    for bad in (["--variants", "nope"], ["--noises", "sym:1.5"], ["--set", "nope=1"]):
-        with pytest.raises(SystemExit):
-            mod.main(["--preset", "tiny", "--results", str(res)] + bad)
-
-
-def test_fast_recipe_probe_side_by_side(tmp_path, capsys):
-    """--jobs 2: two probes at once in spawned processes (on a GPU machine they share it), the
-    same records as one after another, each saying that two probes shared the GPU."""
-    mod = load("fast_recipe_probe")
-    res = tmp_path / "res"
-    args = ["--preset", "tiny", "--variants", "cosine_epoch", "onecycle_lr0.1", "--noises",
-            "sym:0.8", "--set", "warmup_epochs=2", "--set", "epochs=5", "--results", str(res),
-            "--pack-to", str(tmp_path / "out"), "--jobs", "2"]
-    assert mod.main(args) == 0
-    recs = {p.stem: json.loads(p.read_text()) for p in res.glob("*.json")}
-    assert sorted(recs) == ["cosine_epoch__sym0.8", "onecycle_lr0.1__sym0.8"]
-    assert {r["probes_sharing_gpu"] for r in recs.values()} == {2}
-    alone = mod.probe("onecycle_lr0.1", "sym:0.8", "tiny", {"warmup_epochs": 2, "epochs": 5})
-    assert recs["onecycle_lr0.1__sym0.8"]["first_css"] == alone["first_css"]  # same training
-    assert capsys.readouterr().out.count("[done]") == 2
-    with pytest.raises(SystemExit):
-        mod.main(args[:-1] + ["0"])
-
-
 def test_device_results_unpacks_cells_probes_checks_and_reference(tmp_path, monkeypatch):
     """benchmarks/device_results.py on what device_check.sh brings back: the cell's results
     file lands in accuracy_gpu/, a reference run is exported (checksummed manifest), the probes
     and checks are copied, the log is kept; an existing cell is kept, not replaced."""
     import tarfile
-    acc, probe, dev = load("accuracy_gpu"), load("fast_recipe_probe"), load("device_results")
+    acc, dev = load("accuracy_gpu"), load("device_results")
+    probe = load("fast_recipe_probe", BENCH / "probes")
     _short_tiny(monkeypatch, acc)
     out = tmp_path / "device_out"
     assert acc.main(["--preset", "tiny", "--cells", "promix__sym0.8__seed0", "--results",
@@ -378,11 +348,12 @@ def test_device_results_unpacks_cells_probes_checks_and_reference(tmp_path, monk
     with tarfile.open(out / "checks.tar", "w") as tar:
         tar.add(tmp_path / "checks", arcname="checks")
     (out / "log.txt").write_text("[0 s] device check 2026-11-28 03:04 UTC, commit abc\n")
-    results = tmp_path / "results"
-    assert dev.main([str(out), "--results", str(results)]) == 0
+    results, probe_results = tmp_path / "results", tmp_path / "probe_results"
+    assert dev.main([str(out), "--results", str(results), "--probe-results",
+                     str(probe_results)]) == 0
     assert (results / "accuracy_gpu" / "promix__sym0.8__seed0.json").is_file()
-    assert (results / "fast_recipe_probe" / "cosine_epoch__sym0.8.json").is_file()
-    assert "cosine_epoch" in (results / "fast_recipe_probe.md").read_text()
+    assert (probe_results / "fast_recipe_probe" / "cosine_epoch__sym0.8.json").is_file()
+    assert "cosine_epoch" in (probe_results / "fast_recipe_probe.md").read_text()
     assert (results / "gpu" / "versions_gpu.txt").read_text() == "torch 9.9\n"
     assert (results / "gpu" / "logs" / "device_check_2026-11-28_0304.txt").is_file()
     manifest = json.loads((results / "reference" / "manifest.json").read_text())
@@ -392,140 +363,20 @@ def test_device_results_unpacks_cells_probes_checks_and_reference(tmp_path, monk
     # a second unpack keeps what is there
     mark = results / "accuracy_gpu" / "promix__sym0.8__seed0.json"
     mark.write_text(mark.read_text().replace("{", "{\"kept\": 1, ", 1))
-    assert dev.main([str(out), "--results", str(results), "--no-reference"]) == 0
+    assert dev.main([str(out), "--results", str(results), "--probe-results",
+                     str(probe_results), "--no-reference"]) == 0
     assert json.loads(mark.read_text())["kept"] == 1
-
-
-def test_fast_schedule_cpu_copies_histories_and_tabulates(tmp_path, monkeypatch):
-    mod = load("fast_schedule_cpu")
-    monkeypatch.setattr(mod, "RESULTS", tmp_path / "res" / "fast_schedule_cpu")
-    run = tmp_path / "runs" / "ce80_oc_lr0.02"
-    run.mkdir(parents=True)
-    epochs = [{"test_acc": 0.25, "losses": {"total": 2.35}, "lr": 0.0008},
-              {"test_acc": 0.305, "losses": {"total": 2.3}, "lr": 0.004}]
-    (run / "history.json").write_text(json.dumps({"config": {}, "info": {}, "epochs": epochs}))
-    assert mod.main([str(tmp_path / "runs")]) == 0
-    assert (tmp_path / "res" / "fast_schedule_cpu" / "ce80_oc_lr0.02.json").is_file()
-    md = (tmp_path / "res" / "fast_schedule_cpu.md").read_text()
-    assert "| ce80_oc_lr0.02 | --set lr=0.02 --set lr_min=0" in md
-    assert "| 30.5% (2.30, lr 0.004) |" in md
-    assert "| H100, 2026-11-27 |" in md and "| 13.2% | 15.3% |" in md  # the archived cell
-
-
-def test_fast_schedule_cpu_tabulates_a_promix_run_beside_the_gpu_reference(tmp_path,
-                                                                            monkeypatch):
-    """A ProMix run's table: warm-up epochs with CSS's next selection, ProMix epochs with the
-    labeled set and MHCS, and the shipped GPU run's same epoch beside them (or a note)."""
-    mod = load("fast_schedule_cpu")
-    monkeypatch.setattr(mod, "RESULTS", tmp_path / "res" / "fast_schedule_cpu")
-    run = tmp_path / "runs" / "promix80_recipe_scaled"
-    run.mkdir(parents=True)
-    sel = {"precision": 0.62341, "recall": 0.44701, "f1": 0.52067, "count": 9000}
-    base = {"small_loss": {"f1": 0.591}, "gmm": {"f1": 0.5899}}
-    warm = {"epoch": 0, "phase": "warmup", "test_acc": 0.3086, "test_acc_nets": [0.312, 0.299],
-            "css_next": sel, "baselines": base, "seconds": 497.5}
-    pro = {**warm, "epoch": 1, "phase": "promix", "seconds": 1200.0,
-           "selection": {"labeled": {"count": 10123, "target_acc": 0.7}, "mhcs":
-                         {"count": 15, "precision": 0.93333}}}
-    info = {"device": "cpu", "torch": "2.x", "n_train": 50000, "n_test": 10000,
-            "actual_noise_rate": 0.72108}
-    (run / "history.json").write_text(json.dumps({"config": {}, "info": info,
-                                                  "epochs": [warm, pro]}))
-    assert mod.main([str(tmp_path / "runs")]) == 0
-    md = (tmp_path / "res" / "fast_schedule_cpu.md").read_text()
-    assert "## ProMix: warm-up and first ProMix epochs" in md
-    assert "| 1 | warmup | 30.9% (31.2%, 29.9%) | 0.62 / 0.45 / 0.52 | 0.59 | 0.59 |  |  |" in md
-    assert "| 2 | promix | 30.9% (31.2%, 29.9%) | 0.62 / 0.45 / 0.52 | 0.59 | 0.59 " \
-           "| 10,123 (0.70) | 15 (0.93) |" in md
-    assert "2 epochs of 498-1200 s of training each" in md
-    # the shipped reference run (H100, 2026-11-27): its first epoch's accuracy and selection
-    gpu = mod._gpu_reference()
-    assert gpu is not None
-    g0 = gpu.records[0]
-    assert f"| {g0['test_acc']:.1%} (" in md and mod._sel(g0["css_next"]) in md
-    assert f"the shipped reference run {mod.GPU_PROMIX} ({gpu.entry['device_name']}" in md
-    # without a shipped run the table says so
-    monkeypatch.setenv("PROMIX_REFERENCE_DIR", str(tmp_path / "none"))
-    assert mod.main([]) == 0
-    assert f"GPU: no reference run {mod.GPU_PROMIX} is shipped" in \
-        (tmp_path / "res" / "fast_schedule_cpu.md").read_text()
-
-
-def test_fast_schedule_cpu_options_reproduce_the_committed_runs():
-    """Each committed run's options, added to today's command, give the config it recorded."""
-    mod = load("fast_schedule_cpu")
-    from promix_tutorial.cli import _parse_set
-    from promix_tutorial.config import config_differences, make_config, with_added_fields
-    committed = sorted(mod.RESULTS.glob("*.json"))
-    assert committed and {p.stem for p in committed} <= set(mod.RUNS) | set(mod.PROMIX_RUNS)
-    for path in committed:
-        saved = with_added_fields(json.loads(path.read_text())["config"])
-        opts = mod.options(path.stem)
-        method = "promix" if path.stem in mod.PROMIX_RUNS else "ce"
-        cfg = make_config("fast", "cifar10", "sym:0.8", method=method,
-                          **_parse_set(opts[1::2]))
-        assert config_differences(saved, cfg) == {}, path.stem
-
-
-def test_logit_scale_cpu_summarises_runs_and_tabulates(tmp_path, monkeypatch):
-    """A real (tiny) ProMix run and a CE run in the probe folder are summarised: selection
-    counts per ProMix epoch and MHCS's view of the saved per-sample arrays at both taus."""
-    mod = load("logit_scale_cpu")
-    from promix_tutorial.config import make_config
-    from promix_tutorial.train import train
-    monkeypatch.setattr(mod, "RESULTS", tmp_path / "res" / "logit_scale_cpu")
-    short = dict(epochs=5, warmup_epochs=2, lga_start=3, gamma_ramp_epochs=1,
-                 unlabeled_ramp_epochs=2, record_epochs=(1,))
-    train(make_config("tiny", "digits", "sym:0.5", **short), tmp_path / "runs" / "p80_scaled",
-          progress=False)
-    train(make_config("tiny", "digits", "sym:0.5", method="ce", **short),
-          tmp_path / "runs" / "ce80_scaled", progress=False)
-    assert mod.main([str(tmp_path / "runs")]) == 0
-    s = json.loads((tmp_path / "res" / "logit_scale_cpu" / "p80_scaled.json").read_text())
-    assert s["epochs_done"] == 5 and len(s["selection_per_epoch"]) == 3
-    assert [c["epoch"] for c in s["confidence"]] == [1, 4]
-    for c in s["confidence"]:  # counts are consistent: 0.99 within 0.95, clean within all
-        assert 0 <= c["matched_at_0.99"] <= c["matched_at_0.95"] <= 1797 * 0.8 + 1
-        assert c["matched_at_0.95_clean"] <= c["matched_at_0.95"]
-    assert s["confidence"][-1]["matched_at_0.95"] > 0  # the digits are learnt confidently
-    md = (tmp_path / "res" / "logit_scale_cpu.md").read_text()
-    assert "| p80_scaled |" in md and "| ce80_scaled |" in md
-    assert "promix__sym0.8__seed0: 23.80%" in md  # the committed accuracy_cpu cell
-
-
-def test_logit_scale_cpu_options_reproduce_the_committed_runs(monkeypatch):
-    """Each committed summary's options, given to `promix train` with the docstring's common
-    command, make the config the run recorded."""
-    mod = load("logit_scale_cpu")
-    from promix_tutorial import cli, train as T
-    from promix_tutorial.config import config_differences, with_added_fields
-    committed = sorted(mod.RESULTS.glob("*.json"))
-    assert committed and {p.stem for p in committed} <= set(mod.RUNS)
-    made = []
-
-    def record_instead_of_training(cfg, *args, **kwargs):
-        made.append(cfg)
-        raise SystemExit(0)
-
-    monkeypatch.setattr(T, "train", record_instead_of_training)
-    monkeypatch.setattr(cli, "check_out_folder", lambda *a: None)
-    for path in committed:
-        argv = ["train", "--dataset", "cifar10", "--preset", "cpu", "--seed", "0", "--device",
-                "cpu", "--no-bars", "--out", "unused"] + mod.options(path.stem)
-        with pytest.raises(SystemExit):
-            cli.main(argv)
-        saved = with_added_fields(json.loads(path.read_text())["config"])
-        assert config_differences(saved, made[-1]) == {}, path.stem
 
 
 def test_guess_minutes_from_the_step_throughput():
     mod = load("accuracy_gpu")
     from promix_tutorial.config import make_config
-    cfg = make_config("fast", "cifar10", "sym:0.5")  # 60 epochs, 8 of warm-up
+    # the length of the archived H100 cells' fast preset: 60 epochs, 8 of warm-up
+    cfg = make_config("fast", "cifar10", "sym:0.5", epochs=60, warmup_epochs=8, lga_start=35)
     g = mod.guess_minutes({"images_per_s": 1000.0}, cfg, 50_000)  # T = 50 s per ProMix epoch
     assert g["promix"] == pytest.approx(1.1 * (8 * 0.25 + 52 + 60 * 0.15) * 50 / 60)
     assert g["ce"] == pytest.approx(1.1 * 60 * 0.22 * 50 / 60)
-    # the first H100 session: 11,131 img/s in the profile, the ProMix cell took 278 s
+    # those cells: 11,131 img/s in the step profile, the ProMix cell took 278 s
     h100 = mod.guess_minutes({"images_per_s": 11131.0}, cfg, 50_000)
     assert 278 / 60 < h100["promix"] < 1.15 * 278 / 60
     # gpu_sharing.py's record: its one-process run is the same measurement
@@ -563,89 +414,6 @@ def test_accuracy_gpu_epoch_time_projection(tmp_path, monkeypatch, capsys):
     assert "projected 4 epochs" in capsys.readouterr().out
 
 
-def test_device_check_script_on_cpu(tmp_path):
-    """benchmarks/device_check.sh, run end to end on a CPU with the tiny preset, so that the
-    script is known to work before scarce GPU time is spent on it."""
-    import os
-    import subprocess
-
-    from conftest import SHARED
-
-    script = BENCH / "device_check.sh"
-    env = {**os.environ, "DEVICE_DATA": str(tmp_path / "dev"), "PROMIX_SHARED_DIR": str(SHARED)}
-    env.pop("PROMIX_CIFAR10_NPZ", None)  # as on the device: the script makes the arrays file
-    missing = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
-    assert missing.returncode == 2 and "--prepare" in missing.stderr
-    bad = subprocess.run(["bash", str(script), "--prepare"], capture_output=True, text=True,
-                         env={**env, "PROMIX_SHARED_DIR": str(tmp_path / "nowhere")})
-    assert bad.returncode == 2 and "PROMIX_SHARED_DIR" in bad.stderr
-    if not (SHARED / "data" / "cifar10-jpeg75.tar.gz").is_file():
-        pytest.skip(f"the offline data is not in {SHARED}")
-    subprocess.run(["bash", str(script), "--prepare"], env=env, check=True, capture_output=True)
-    assert (tmp_path / "dev" / "data" / "cifar-n" / "CIFAR-10_human.pt").is_file()
-    out = tmp_path / "out"
-    env.update(OUT=str(out), PRESET="tiny", THROUGHPUT_PRESETS="tiny", THROUGHPUT_N="128",
-               THROUGHPUT_WORKERS="0", PROFILE_N="256", DEVICE="cpu", CELLS="ce__sym0.5__seed0",
-               RESULTS_DIR=str(tmp_path / "acc"), PYTHON=sys.executable, DEADLINE_S="900",
-               PAPER_RESERVE_S="1", PROBE_VARIANTS="cosine_epoch", PROBE_NOISES="sym:0.8",
-               PROBE_SET="--set warmup_epochs=2 --set epochs=4", PROBE_PROMIX_EPOCHS="1",
-               PROBE_RESULTS=str(tmp_path / "probes"), SHARING_PROCESSES="1 2",
-               SHARING_EPOCHS="1", DATA_CACHE=str(tmp_path / "cache"),
-               NOTEBOOKS="01_noise_injection", NOTEBOOK_PROFILE="ci")
-    subprocess.run(["bash", str(script)], env=env, check=True, capture_output=True, text=True)
-    log = (out / "log.txt").read_text()
-    assert "0. a tiny ProMix run on CUDA" in log and "ABORT" not in log
-    assert "1. CUDA tests" in log and "skipped" in log          # no CUDA here: skipped, not failed
-    assert sorted(p.name for p in out.iterdir()) == ["cell_0.tar", "checks.tar", "log.txt",
-                                                     "probes.tar"]
-    assert "3b. fast-preset schedule probes" in log
-    assert "[done] cosine_epoch__sym0.8__promix1: warm-up end test acc" in log
-    import tarfile
-    with tarfile.open(out / "checks.tar") as tar:
-        tar.extractall(tmp_path / "checks", filter="data")
-    checks = tmp_path / "checks" / "checks"
-    assert json.loads((checks / "throughput_gpu.json").read_text())["rows"][0]["model"] == "digits_net"
-    prof = json.loads((checks / "step_profile_tiny.json").read_text())
-    assert prof["images_per_s"] > 0 and set(prof["parts"]) >= {"promix/augment", "promix/backward"}
-    assert json.loads((checks / "tiny_epoch_time.json").read_text())["projected_total_hours"] > 0
-    assert "3c. runs side by side: measuring 1 2 ProMix runs at once" in log
-    sharing = json.loads((checks / "gpu_sharing_tiny.json").read_text())
-    assert [r["processes"] for r in sharing["runs"]] == [1, 2]
-    assert "cell(s) in 1 lane(s) side by side" in log
-    times = (checks / "notebook_times.txt").read_text()          # step 6 (Jupyter is here)
-    assert "PROMIX_PROFILE=ci" in times and "\n01_noise_injection rc=0 seconds=" in times
-    with tarfile.open(out / "cell_0.tar") as tar:
-        cell = json.loads(tar.extractfile("accuracy_gpu/ce__sym0.5__seed0.json").read())
-    assert cell["method"] == "ce" and cell["epochs"] == 30
-    assert "[done] ce__sym0.5__seed0" in log and log.rstrip().endswith("done")
-    # a second call, as on the still-warm machine: the arrays file is reused, only probes run,
-    # two side by side; no cells
-    out2 = tmp_path / "out2"
-    env.update(OUT=str(out2), SKIP_TINY="1", SKIP_CHECKS="1", SKIP_CELLS="1", SKIP_PAPER="1",
-               NOTEBOOKS="", PROBE_JOBS="2", PROBE_VARIANTS="onecycle_lr0.04 onecycle_lr0.02")
-    subprocess.run(["bash", str(script)], env=env, check=True, capture_output=True, text=True)
-    log2 = (out2 / "log.txt").read_text()
-    assert "the arrays file of an earlier call on this machine" in log2
-    assert "4. accuracy cells skipped (SKIP_CELLS=1)" in log2 and "3c." not in log2
-    assert sorted(p.name for p in out2.iterdir()) == ["log.txt", "probes.tar"]
-    for variant in ("onecycle_lr0.04", "onecycle_lr0.02"):
-        rec = json.loads((tmp_path / "probes" / f"{variant}__sym0.8__promix1.json").read_text())
-        assert rec["probes_sharing_gpu"] == 2
-
-
-def test_ce_schedule_probe_runs(cifar10_npz):
-    """benchmarks/ce_schedule_probe.py: one short run per network, JSON out."""
-    import os
-    import subprocess
-    for net, recipe in (("fast", "onecycle"), ("plain", "pkg")):
-        out = subprocess.run([sys.executable, str(BENCH / "ce_schedule_probe.py"), "--net", net,
-                              "--recipe", recipe, "--n", "200", "--n-test", "200", "--epochs", "1"],
-                             env={**os.environ, "PROMIX_CIFAR10_NPZ": str(cifar10_npz)},
-                             capture_output=True, text=True, check=True)
-        rec = json.loads(out.stdout.strip().splitlines()[-1])
-        assert rec["net"] == net and len(rec["hist"]) == 1 and 0 <= rec["last"] <= 1
-
-
 def test_preset_time_projects_a_whole_run_from_timed_epochs(tmp_path, capsys):
     out = tmp_path / "t.json"
     assert load("preset_time").main(["--preset", "tiny", "--dataset", "digits",
@@ -663,3 +431,93 @@ def test_preset_time_projects_a_whole_run_from_timed_epochs(tmp_path, capsys):
     assert res["hardware"]["cpu_count"] and "load average before" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         load("preset_time").main(["--ce-epochs", "0"])
+
+
+def test_step_profile_times_the_parts_of_a_promix_step(tmp_path, capsys):
+    out = tmp_path / "p.json"
+    assert load("step_profile").main(["--preset", "tiny", "--n", "256", "--epochs", "1",
+                                      "--device", "cpu", "--set", "mix_per_head=true",
+                                      "--out", str(out)]) == 0
+    rec = json.loads(out.read_text())
+    assert rec["images_per_s"] > 0 and len(rec["epoch_s"]) == 1 and rec["networks"] == 2
+    assert rec["n_images"] == 256 // rec["batch_size"] * rec["batch_size"]
+    assert set(rec["parts"]) == {"promix/augment", "promix/forward+losses", "promix/backward",
+                                 "promix/optimizer"}
+    assert all(p["calls"] > 0 for p in rec["parts"].values())
+    assert 0 < rec["augment_share"] < 1 and rec["cuda_sync_warnings"] is None
+    assert rec["overrides"] == ["mix_per_head=true"]
+    assert "img/s through the ProMix step" in capsys.readouterr().out
+
+
+# -------------------------------------------------------------------------- device_check.sh
+
+def _device_check(tmp_path, *args, **env):
+    env = {**os.environ, "DEVICE_DATA": str(tmp_path / "dev"), "PYTHON": sys.executable,
+           "DATA_CACHE": str(tmp_path / "cache"), "OUT": str(tmp_path / "out"), **env}
+    env.pop("PROMIX_CIFAR10_NPZ", None)  # as on a GPU machine: the script makes the arrays file
+    return subprocess.run(["bash", str(BENCH / "device_check.sh"), *args], env=env,
+                          capture_output=True, text=True)
+
+
+def test_device_check_help_errors_and_prepare(tmp_path):
+    """benchmarks/device_check.sh: --help prints its settings; without prepared data, with an
+    unknown option or a wrong data folder it stops at once with exit 2; --prepare copies the
+    offline data and submitit into DEVICE_DATA."""
+    from conftest import SHARED
+    shown = _device_check(tmp_path, "--help")
+    assert shown.returncode == 0 and "Settings (environment):" in shown.stdout
+    assert "--dry-run" in shown.stdout and not shown.stdout.startswith("#")
+    missing = _device_check(tmp_path)
+    assert missing.returncode == 2 and "--prepare" in missing.stderr
+    assert not (tmp_path / "out").exists()
+    assert _device_check(tmp_path, "--nonsense").returncode == 2
+    bad = _device_check(tmp_path, "--prepare", PROMIX_OFFLINE_DATA_DIR=str(tmp_path / "nowhere"))
+    assert bad.returncode == 2 and "PROMIX_OFFLINE_DATA_DIR" in bad.stderr
+    if not (SHARED / "data" / "cifar10-jpeg75.tar.gz").is_file():
+        pytest.skip(f"the offline data is not in {SHARED}")
+    done = _device_check(tmp_path, "--prepare", PROMIX_OFFLINE_DATA_DIR=str(SHARED))
+    assert done.returncode == 0, done.stderr
+    dev = tmp_path / "dev"
+    assert (dev / "data" / "cifar-n" / "CIFAR-10_human.pt").is_file()
+    assert (dev / "tools" / "make_offline_cifar10.py").is_file()
+    assert (dev / "pylib" / "submitit" / "__init__.py").is_file()
+
+
+def test_device_check_dry_run_lists_each_step_and_its_command(tmp_path):
+    """--dry-run: every step these settings run, in order, with the command it would run (each
+    naming a script of this checkout); nothing runs and nothing is written to OUT."""
+    dry = _device_check(tmp_path, "--dry-run", PRESET="tiny", DEVICE="cpu",
+                        CELLS="ce__sym0.5__seed0", PROBE_VARIANTS="cosine_epoch",
+                        PROBE_SET="--set epochs=4", NOTEBOOKS="01_noise_injection")
+    assert dry.returncode == 0, dry.stderr
+    log = dry.stdout
+    steps = ["0. a tiny ProMix run on CUDA", "1. CUDA tests", "2. step profile", "3. throughput",
+             "3b. fast-preset schedule probes", "3c. runs side by side: measuring 1 2 4",
+             "4. accuracy cells", "5. paper-preset epoch time", "6. notebook times", "done"]
+    at = [log.index(step) for step in steps]
+    assert at == sorted(at)
+    assert "a real call would stop here" in log  # DEVICE_DATA was not prepared
+    commands = [line for line in log.splitlines() if line.startswith("[dry run] ")]
+    assert len(commands) == 10  # the arrays file and one per step (4 runs after 3c)
+    scripts = [w for line in commands for w in line.split() if w.endswith((".py", ".sh"))
+               and w.startswith(("benchmarks/", "tests/"))]
+    assert all((BENCH.parent / s).is_file() for s in scripts)
+    assert {s for s in scripts if s.startswith("benchmarks/")} == {
+        f"benchmarks/{s}" for s in ("step_profile.py", "throughput.py", "gpu_sharing.py",
+                                    "probes/fast_recipe_probe.py", "accuracy_gpu.py",
+                                    "notebook_times.sh")}
+    probe = next(c for c in commands if "fast_recipe_probe.py" in c)
+    assert "benchmarks/probes/fast_recipe_probe.py --preset tiny --variants cosine_epoch" in probe
+    assert probe.endswith("--set epochs=4")
+    cells = next(c for c in commands if "--cells" in c)
+    assert "--cells ce__sym0.5__seed0" in cells and "--launcher local --sharing" in cells
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
+    # a second call on the same machine: the arrays file is reused; only the probes run
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "cifar10_jpeg75.npz").write_bytes(b"")
+    again = _device_check(tmp_path, "--dry-run", SKIP_TINY="1", SKIP_CHECKS="1",
+                          SKIP_CELLS="1", SKIP_PAPER="1").stdout
+    assert "the arrays file of an earlier call on this machine" in again
+    assert "4. accuracy cells skipped (SKIP_CELLS=1)" in again and "3c." not in again
+    assert [c.split()[3] for c in again.splitlines() if c.startswith("[dry run] ")] == [
+        "benchmarks/probes/fast_recipe_probe.py"]

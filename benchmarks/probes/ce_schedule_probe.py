@@ -1,23 +1,24 @@
-"""Where does the package's CE lose ~10 points to a plain CNN at the cpu preset's scale? (issue 11)
+"""CE at the `cpu` preset's scale, crossing the network with the learning-rate schedule.
 
 Trains CE on the cpu preset's 5,000-image subset (sym noise, seed 0; evaluated on all 10,000 test
 images), crossing the network (``--net fast``: the package's fast_cnn (32, 64, 128); ``plain``: a
-conv-BN-ReLU-pool CNN like ../shared/tools/ce_anchor.py's) with the learning-rate recipe
-(``--recipe pkg``: the recipe's cosine per epoch from 0.05; ``onecycle``: PyTorch's OneCycleLR to
-0.1 with 20% warm-up and Nesterov; ``onecycle_nonest``; ``nowarm_onecycle``: its annealing
-without the warm-up; ``cos_nest_step``). Prints one JSON line. Results and what they showed:
-benchmarks/results/calibration_cpu.md.
+conv-BN-ReLU-pool CNN) with the schedule (``--recipe pkg``: the recipe's cosine per epoch from
+0.05; ``onecycle``: PyTorch's OneCycleLR to 0.1 with a 20% rise and Nesterov;
+``onecycle_nonest``; ``nowarm_onecycle``: its annealing without the rise; ``cos_nest_step``).
+Prints one JSON line. What it showed (the rise of the learning rate matters, not the network):
+docs/calibration.md#cpu-one-cycle, benchmarks/probes/results/calibration_cpu.md.
 
-Usage: PROMIX_CIFAR10_NPZ=... OMP_NUM_THREADS=1 python benchmarks/ce_schedule_probe.py --net fast --recipe onecycle
+Usage: PROMIX_CIFAR10_NPZ=... OMP_NUM_THREADS=1 python benchmarks/probes/ce_schedule_probe.py \\
+           --net fast --recipe onecycle [--n 5000] [--epochs 25]
 """
 import argparse, json, math, time
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from promix_tutorial.config import make_config
-from promix_tutorial.train import prepare_data, to_device
+from promix_tutorial.devices import prepare_data, to_device
 from promix_tutorial.models import build_model
 from promix_tutorial import augment
 
-ap = argparse.ArgumentParser()
+ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 ap.add_argument("--net", default="fast"); ap.add_argument("--recipe", default="pkg")
 ap.add_argument("--n", type=int, default=5000); ap.add_argument("--epochs", type=int, default=25)
 ap.add_argument("--noise", default="sym:0.5"); ap.add_argument("--seed", type=int, default=0)

@@ -1,34 +1,28 @@
-"""Calibrate the `fast` preset's learning-rate schedule on a GPU, cheaply (issue 12, item 1).
+"""The `fast` preset's learning-rate schedule and logit scale, compared on a GPU without whole runs.
 
-ProMix's first selection (CSS, Eq. 1) is only as good as the two networks at the end of warm-up:
-on the first H100 run (2026-11-27) the fast preset's warm-up ended at 26% test accuracy at
-sym:0.8 and the first selection had precision 0.56, and the whole run reached 63.2% (target 88%).
-At the cpu scale the missing lever was the learning rate's warm-up (one-cycle: +9 points of CE;
-benchmarks/results/calibration_cpu.md); at the fast scale, on this project's CPU, scaling the
-logits by 1/9 (benchmarks/results/fast_schedule_cpu.md). This script measures these levers on a
-GPU without whole runs: for each schedule variant and noise it trains ProMix's warm-up (both
-networks, CE on the weak view, the variant's full-length schedule) and, with
-``--promix-epochs K``, the first K ProMix epochs, and records per epoch the test accuracy (and
-the selection of the ProMix epochs) and the precision / recall / F1 of CSS's first selection
-(``css_next`` of the last warm-up epoch; the same numbers `promix train` prints). On the H100 of
-2026-11-27 a warm-up epoch took ~1 s and a ProMix epoch ~4.5 s, evaluation ~0.3 s each: about
-12 s per probe, 30 s with K = 4.
+ProMix's first selection (CSS, Eq. 1) is only as good as the two networks at the end of warm-up
+(docs/calibration.md#fast-logit-scale, docs/gpu.md#archived-h100-run). For each schedule variant
+and noise this trains ProMix's warm-up (both networks, CE on the weak view, the variant's
+full-length schedule) and, with ``--promix-epochs K``, the first K ProMix epochs, and records per
+epoch the test accuracy (and the selection of the ProMix epochs) and the precision / recall / F1
+of CSS's first selection (``css_next`` of the last warm-up epoch). On one H100 a probe takes about
+12 s, 30 s with K = 4.
 
-Each probe writes benchmarks/results/fast_recipe_probe/VARIANT__NOISE.json (hardware, torch,
-date, seed, command, config, per-epoch records); an existing file is skipped, so probes
-accumulate across device calls. ``--table`` prints and writes the comparison
-(fast_recipe_probe.md). ``--pack-to DIR`` re-tars the results folder to DIR/probes.tar after
-every probe, so a call cut short still brings back the finished ones. ``--deadline-minutes``
-starts a probe only if the last one's wall time still fits. ``--jobs N`` trains N probes at once,
-side by side on the one GPU (benchmarks/gpu_sharing.py measures what that gains); with
-``--promix-epochs 52`` a probe is a whole fast run, so a few whole variants fit one device call.
+Each probe writes benchmarks/probes/results/fast_recipe_probe/VARIANT__NOISE.json (hardware,
+torch, date, seed, command, config, per-epoch records); an existing file is skipped, so probes
+accumulate across calls. ``--table`` prints and writes the comparison (fast_recipe_probe.md).
+``--pack-to DIR`` re-tars the results folder to DIR/probes.tar after every probe, so a call cut
+short still keeps the finished ones. ``--deadline-minutes`` starts a probe only if the last one's
+wall time still fits. ``--jobs N`` trains N probes at once, side by side on the one GPU
+(benchmarks/gpu_sharing.py measures what that gains); with ``--promix-epochs 52`` a probe is a
+whole fast run.
 
-Usage (benchmarks/device_check.sh runs it on a lent GPU, step 3b):
-  python benchmarks/fast_recipe_probe.py --list
-  python benchmarks/fast_recipe_probe.py --variants all --noises sym:0.8 --promix-epochs 4
-  python benchmarks/fast_recipe_probe.py --variants onecycle_lr0.04 onecycle_lr0.02 \
+Usage (benchmarks/device_check.sh runs it as step 3b):
+  python benchmarks/probes/fast_recipe_probe.py --list
+  python benchmarks/probes/fast_recipe_probe.py --variants all --noises sym:0.8 --promix-epochs 4
+  python benchmarks/probes/fast_recipe_probe.py --variants onecycle_lr0.04 onecycle_lr0.02 \\
       --noises sym:0.8 --promix-epochs 52 --jobs 2         # two whole runs side by side
-  python benchmarks/fast_recipe_probe.py --table
+  python benchmarks/probes/fast_recipe_probe.py --table
 --preset / --results / --set exist for tests (e.g. --preset tiny on a CPU).
 """
 from __future__ import annotations
@@ -42,27 +36,24 @@ import tempfile
 import time
 from pathlib import Path
 
-from promix_tutorial.cli import _parse_set
-from promix_tutorial.config import FAST_SCHEDULE_2026_11_27, make_config
-from promix_tutorial.history import save_json
+from promix_tutorial.commands import parse_set
+from promix_tutorial.config import ARCHIVED_FAST_SCHEDULE, make_config
+from promix_tutorial.runs import save_json
 from promix_tutorial.reference import DATA_TEXT
 from promix_tutorial.results import hardware
-from promix_tutorial.train import Trainer, prepare_data
+from promix_tutorial.engine import Trainer
+from promix_tutorial.devices import prepare_data
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "fast_recipe_probe"
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "benchmarks" / "probes" / "results" / "fast_recipe_probe"
 
-# Variants, each stated in full (not as a change of today's preset, which may move), in the order
-# "all" runs them (the most telling first). "cosine_epoch" is the recipe's schedule: cosine from
-# 0.1, once per epoch, no warm-up (config.FAST_SCHEDULE_2026_11_27, the fast preset of the first
-# GPU run on 2026-11-27); "_scaled" multiplies the network's logits by 1/9 as airbench does
-# (TrainConfig.logit_scale; the fast preset since 2026-11-28 is "cosine_epoch_scaled"). The
-# "onecycle" ones rise linearly from lr/25 over the first 10% of the run (6 of 60 epochs, before
-# the 8-epoch ProMix warm-up ends: at the cpu scale a warm-up that ended at the lr peak gave
-# selection precision 0.37 instead of 0.51 at sym:0.8) and anneal per step to 0 (the cpu preset's
-# shape), to peaks from 0.1 down to 0.01 ("onecycle_lr0.02" was the preset for a few hours of
-# 2026-11-28). On this CPU, CE at sym:0.8, the unscaled network went unstable from about lr 0.04
-# on, the scaled one learned fastest at lr 0.1 (benchmarks/results/fast_schedule_cpu.md).
+# Variants, each stated in full (not as a change of the preset, which may move), in the order
+# "all" runs them. "cosine_epoch" is the recipe's schedule (cosine from 0.1 once per epoch, no
+# rise: config.ARCHIVED_FAST_SCHEDULE); "_scaled" multiplies the network's logits by 1/9 as
+# airbench does (TrainConfig.logit_scale). The
+# "onecycle" ones rise linearly from lr/25 over the first 10% of the run (ending before the
+# 8-epoch warm-up does: docs/calibration.md#cpu-warmup) and anneal per step to 0, to peaks from
+# 0.1 down to 0.01 (docs/calibration.md#fast-logit-scale has their first epochs on a CPU).
 SCHEDULE = ("lr", "lr_min", "lr_per_step", "lr_warmup_frac", "nesterov", "warmup_epochs",
             "logit_scale")
 
@@ -73,8 +64,8 @@ def _one_cycle(lr: float, logit_scale: float) -> dict:
 
 
 VARIANTS: dict[str, dict] = {
-    "cosine_epoch_scaled": dict(FAST_SCHEDULE_2026_11_27, warmup_epochs=8, logit_scale=1 / 9),
-    "cosine_epoch": dict(FAST_SCHEDULE_2026_11_27, warmup_epochs=8, logit_scale=1.0),
+    "cosine_epoch_scaled": dict(ARCHIVED_FAST_SCHEDULE, warmup_epochs=8, logit_scale=1 / 9),
+    "cosine_epoch": dict(ARCHIVED_FAST_SCHEDULE, warmup_epochs=8, logit_scale=1.0),
     "onecycle_lr0.02": _one_cycle(0.02, 1.0),
     "onecycle_lr0.1_scaled": _one_cycle(0.1, 1 / 9),
     "onecycle_lr0.04_scaled": _one_cycle(0.04, 1 / 9),
@@ -120,7 +111,7 @@ def probe(variant: str, noise: str, preset: str, overrides: dict, seed: int = 0,
             "hardware": hardware(), "device": str(trainer.device),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "data": DATA_TEXT.get(cfg.dataset, cfg.dataset),
-            "command": "python benchmarks/fast_recipe_probe.py --variants "
+            "command": "python benchmarks/probes/fast_recipe_probe.py --variants "
                        f"{shlex.quote(variant)} --noises {shlex.quote(noise)}"
                        f" --promix-epochs {promix_epochs}",
             "config": cfg.to_dict()}
@@ -165,7 +156,7 @@ def table(results: Path) -> str:
             f"stated), seed {sorted({r['seed'] for r in recs})}, {r0['n_train']:,} training "
             f"images of the "
             f"{r0['data']}, {hw}, {r0['date']}; the preset's other fields unchanged "
-            "(`python benchmarks/fast_recipe_probe.py --table`).")
+            "(`python benchmarks/probes/fast_recipe_probe.py --table`).")
 
 
 def pack(results: Path, tar_path: Path) -> None:
@@ -266,7 +257,7 @@ def main(argv=None) -> int:
     if unknown:
         ap.error(f"unknown variant(s) {', '.join(unknown)}: choose from {', '.join(VARIANTS)}")
     try:
-        overrides = _parse_set(args.set)
+        overrides = parse_set(args.set)
         for n in args.noises:  # a bad noise or field stops here, before any training
             make_config(args.preset, "cifar10", n, **{**VARIANTS[variants[0]], **overrides})
     except ValueError as e:

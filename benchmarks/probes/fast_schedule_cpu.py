@@ -1,47 +1,47 @@
-"""The fast preset's first epochs on a CPU, per learning-rate schedule (issue 12, 2026-11-28).
+"""The `fast` preset's first epochs on a CPU, per learning-rate schedule and logit scale.
 
-Without a GPU, the first epochs of the `fast` preset (full CIFAR-10, fast_cnn (64, 256, 256),
-batch 512) still run on a CPU, at about 100 images/s per thread, i.e. ~9 minutes per epoch. These
-runs are CE (one network, the same schedule as ProMix's warm-up) at sym:0.8, seed 0, stopped by
-hand after a few epochs; each was made by
+Each run is CE (one network, the schedule of ProMix's warm-up) or ProMix at sym:0.8, seed 0, on
+full CIFAR-10 (fast_cnn (64, 256, 256), batch 512), stopped by hand after a few epochs, made by
 
   OMP_NUM_THREADS=1 PROMIX_CIFAR10_NPZ=... promix train --preset fast --baseline ce \\
       --noise sym:0.8 --device cpu --no-bars --out runs/probe_fast/NAME [--set ...]
 
-with the ``--set`` options of `RUNS` (ProMix runs, `PROMIX_RUNS`, by the same command without
-``--baseline ce``: both networks' warm-up and first ProMix epochs, with CSS's selection per epoch;
-options relative to today's fast preset: the recipe's per-epoch
-cosine from lr 0.1, logits times 1/9 as airbench scales them; ``logit_scale=1`` undoes that). This script copies each run's
-history.json into benchmarks/results/fast_schedule_cpu/NAME.json and writes the per-epoch table
-(test accuracy, mean training loss, lr at the epoch's start) to fast_schedule_cpu.md:
+with the ``--set`` options of `RUNS` (the ProMix runs of `PROMIX_RUNS` without ``--baseline
+ce``), relative to the fast preset of the time (fast_cnn (64, 256, 256), 60 epochs, logits x
+1/9, the recipe's per-epoch cosine from lr 0.1); each run's history records its full config.
+This script copies each run's history.json into
+benchmarks/probes/results/fast_schedule_cpu/NAME.json and writes the per-epoch table (test
+accuracy, mean training loss, lr at the epoch's start; for ProMix runs CSS's selection per epoch
+beside the shipped GPU reference run) to fast_schedule_cpu.md next to it. What it showed:
+docs/calibration.md#fast-logit-scale.
 
-  python benchmarks/fast_schedule_cpu.py runs/probe_fast      # copy + table
-  python benchmarks/fast_schedule_cpu.py                      # table from the committed copies
+  python benchmarks/probes/fast_schedule_cpu.py runs/probe_fast   # copy + table
+  python benchmarks/probes/fast_schedule_cpu.py                   # table from the committed copies
 """
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "fast_schedule_cpu"
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "benchmarks" / "probes" / "results" / "fast_schedule_cpu"
 # the same config's first epochs on the H100 (test accuracy only), for comparison
 H100_CELL = ROOT / "benchmarks" / "results" / "accuracy_gpu_2026-11-27" / "ce__sym0.8__seed0.json"
-# run name -> the `promix train --set` options it was made with (beyond the command above), as
-# they reproduce its config with today's fast preset (tests/test_benchmarks.py checks it against
-# the committed histories)
+# run name -> its `promix train --set` options beyond the fast preset of the time, i.e. what it
+# changes in the base runs ce80_recipe_scaled / promix80_recipe_scaled (every history records its
+# full config; tests/test_probes.py checks the options against them)
 ONE_CYCLE = ("--set lr_min=0 --set lr_per_step=true --set lr_warmup_frac=0.1 "
              "--set nesterov=true")  # a linear rise over 10% of the steps, cosine to 0, per step
-UNSCALED = "--set logit_scale=1"  # the network's logits as they were before 2026-11-28
+UNSCALED = "--set logit_scale=1"  # the network's logits without airbench's 1/9
 RUNS = {
-    "ce80_recipe": UNSCALED + "  (the fast preset of 2026-11-27)",
+    "ce80_recipe": UNSCALED + "  (the archived fast preset of accuracy_gpu_2026-11-27)",
     "ce80_warm5": "--set lr_min=0 --set lr_per_step=true --set lr_warmup_frac=0.05 " + UNSCALED,
     "ce80_oc_lr0.04": f"--set lr=0.04 {ONE_CYCLE} {UNSCALED}",
-    "ce80_oc_lr0.02": f"--set lr=0.02 {ONE_CYCLE} {UNSCALED}  (the fast preset for a few hours "
-                      "of 2026-11-28)",
-    "ce80_recipe_scaled": "(none: the fast preset since 2026-11-28)",
+    "ce80_oc_lr0.02": f"--set lr=0.02 {ONE_CYCLE} {UNSCALED}",
+    "ce80_recipe_scaled": "(none: the fast preset of the time)",
     "ce80_oc_lr0.1_scaled": ONE_CYCLE,
 }
 
@@ -51,7 +51,7 @@ RUNS = {
 # reference run of the same noise and seed (`GPU_PROMIX`, whatever preset it was made with: its
 # manifest entry says which).
 PROMIX_RUNS = {
-    "promix80_recipe_scaled": "(none: the fast preset since 2026-11-28)",
+    "promix80_recipe_scaled": "(none: the fast preset of the time)",
 }
 GPU_PROMIX = "promix__sym0.8__seed0"
 ALL_RUNS = {**RUNS, **PROMIX_RUNS}
@@ -76,11 +76,11 @@ def table(results: Path) -> str:
         lines.append(f"| {name} | {RUNS[name]} | " + " | ".join(cells + [""] * (n - len(cells)))
                      + " |")
     h100 = json.loads(H100_CELL.read_text())["test_acc_per_epoch"][:n]
-    lines.append("| H100, 2026-11-27 | the fast preset of 2026-11-27 (archived cell "
-                 "ce__sym0.8__seed0, bf16) | " + " | ".join(f"{a:.1%}" for a in h100) + " |")
+    lines.append("| H100 | the archived cell accuracy_gpu_2026-11-27/ce__sym0.8__seed0 "
+                 "(bfloat16) | " + " | ".join(f"{a:.1%}" for a in h100) + " |")
     return ("\n".join(lines) + "\n\nEach entry: test accuracy on all 10,000 test images (mean "
             "training loss, lr at the epoch's start). CE, sym:0.8, seed 0, full CIFAR-10 "
-            "(offline JPEG-75 copy), this project's 2-core sandbox, two runs side by side with "
+            "(offline JPEG-75 copy), a 2-core x86-64 CPU, two runs side by side with "
             "one thread each (ce80_recipe_scaled's epochs 6-8 resumed alone with two threads), "
             "2026-11-28. A uniform guess has loss ln 10 = 2.30.")
 
@@ -138,9 +138,13 @@ def promix_table(results: Path, name: str) -> str:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv:
-        src = Path(argv[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="?", type=Path, default=None,
+                    help="folder holding the run folders of `RUNS` (their histories are copied "
+                         "in); without it the table is rebuilt from the committed copies")
+    args = ap.parse_args(argv)
+    if args.runs is not None:
+        src = args.runs
         for name in ALL_RUNS:
             if (src / name / "history.json").is_file():
                 RESULTS.mkdir(parents=True, exist_ok=True)
@@ -150,10 +154,11 @@ def main(argv=None) -> int:
     if promix:
         text += ("\n\n## ProMix: warm-up and first ProMix epochs\n\nRun by the command above "
                  "without `--baseline ce`, alone with two threads (OMP_NUM_THREADS=2) on the "
-                 "same sandbox, 2026-12-03.\n\n" + "\n\n".join(promix))
+                 "same CPU, 2026-12-03.\n\n" + "\n\n".join(promix))
     (RESULTS.parent / "fast_schedule_cpu.md").write_text(
         "# The fast preset's first epochs on a CPU, per schedule\n\n"
-        "Built by `python benchmarks/fast_schedule_cpu.py` (its docstring has the commands).\n\n"
+        "Built by `python benchmarks/probes/fast_schedule_cpu.py` (its docstring has the "
+        "commands).\n\n"
         + text + "\n")
     print(text)
     return 0

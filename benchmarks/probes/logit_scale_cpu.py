@@ -1,32 +1,25 @@
-"""The fast preset's logit scale (x 1/9) tried on the `cpu` preset, and what it does to MHCS's
-confidence (issue 12's open risk, measured on a CPU, 2026-12-03).
-
-Since 2026-11-28 the `fast` preset multiplies fast_cnn's logits by 1/9 (airbench's output
-scale), measured only on CE's first 8 epochs (benchmarks/fast_schedule_cpu.md). Two questions a
-CPU can answer before a GPU runs it:
-1. MHCS (Eq. 3) and LGA need a confidence of tau (0.99 in the fast preset, 0.95 in the cpu
-   preset): do smaller logits still reach it, i.e. does MHCS still select?
-2. Does the scale help the `cpu` preset (same network, narrower), whose weak spot is 80%
-   symmetric noise (ProMix 23.80% vs CE 27.75% at seed 0, accuracy_cpu.md)?
+"""The `fast` preset's logit scale (x 1/9, airbench's) tried on the `cpu` preset, and what it
+does to the confidence MHCS (Eq. 3) and LGA need.
 
 Each run is the cpu preset at seed 0 unless its options say otherwise (5,000 / 2,000 images of
-the offline JPEG-75 CIFAR-10 copy), made by
+the offline CIFAR-10 copy, JPEG quality 75), made by
 
   OMP_NUM_THREADS=1 PROMIX_CIFAR10_NPZ=... promix train --dataset cifar10 --preset cpu \\
       --seed 0 --device cpu --no-bars --out runs/probe_scaled/NAME OPTIONS
 
-with the OPTIONS of `RUNS`, two runs side by side on the 2-core sandbox. This script reads each
-run folder and writes a summary per run to benchmarks/results/logit_scale_cpu/NAME.json (the
-per-epoch test accuracy, selection counts, and from the saved per-sample arrays of the recorded
-epochs how many training samples network 1 predicts as their given label with a confidence of at
-least 0.95 and 0.99, i.e. what MHCS at either tau would see, on the unaugmented images in eval
-mode), and the table to logit_scale_cpu.md:
+with the OPTIONS of `RUNS`. This script reads each run folder and writes a summary per run to
+benchmarks/probes/results/logit_scale_cpu/NAME.json (the per-epoch test accuracy, selection
+counts, and from the saved per-sample arrays of the recorded epochs how many training samples
+network 1 predicts as their given label with a confidence of at least 0.95 and 0.99, i.e. what
+MHCS at either tau would see, on the unaugmented images in eval mode), and the table to
+logit_scale_cpu.md next to it. What it showed: docs/calibration.md#logit-scale-on-cpu.
 
-  python benchmarks/logit_scale_cpu.py runs/probe_scaled     # summarise + table
-  python benchmarks/logit_scale_cpu.py                       # table from the committed summaries
+  python benchmarks/probes/logit_scale_cpu.py runs/probe_scaled   # summarise + table
+  python benchmarks/probes/logit_scale_cpu.py                     # table from the summaries
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -35,11 +28,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from promix_tutorial.history import RunHistory
+from promix_tutorial.runs import RunHistory
 from promix_tutorial.selection import matched_high_confidence
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "logit_scale_cpu"
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "benchmarks" / "probes" / "results" / "logit_scale_cpu"
 ACCURACY_CPU = ROOT / "benchmarks" / "results" / "accuracy_cpu"
 SCALE = "--set logit_scale=0.1111111111111111"
 RECORD = "--set record_epochs=9,24"
@@ -138,8 +131,8 @@ def table(results: Path) -> str:
         lines.append(f"| {n} | `{s['options']}` | **{s['final_acc']:.2%}**{done} | {ref} | "
                      f"{warm} | {mh} | {lga} | {beyond} | {conf} | {med} |")
     return ("\n".join(lines) + "\n\ncpu preset, seed 0 (or as the options say), 5,000 "
-            "training / 2,000 test images of the offline CIFAR-10 copy (JPEG quality 75), this "
-            "project's 2-core sandbox, two runs side by side with one thread each, 2026-12-03. "
+            "training / 2,000 test images of the offline CIFAR-10 copy (JPEG quality 75), a "
+            "2-core x86-64 CPU, two runs side by side with one thread each, 2026-12-03. "
             "'matched at tau': training samples network 1 predicts as their given label with "
             "confidence >= tau, from the saved per-sample arrays (eval mode, no augmentation; "
             "MHCS itself reads the weak view during training), of 5,000; in brackets how many "
@@ -147,9 +140,13 @@ def table(results: Path) -> str:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv:
-        src = Path(argv[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="?", type=Path, default=None,
+                    help="folder holding the run folders of `RUNS` (summarised); without it "
+                         "the table is rebuilt from the committed summaries")
+    args = ap.parse_args(argv)
+    if args.runs is not None:
+        src = args.runs
         for name in RUNS:
             if (src / name / "history.json").is_file():
                 RESULTS.mkdir(parents=True, exist_ok=True)
@@ -158,7 +155,8 @@ def main(argv=None) -> int:
     text = table(RESULTS)
     (RESULTS.parent / "logit_scale_cpu.md").write_text(
         "# The fast preset's logit scale on the cpu preset\n\n"
-        "Built by `python benchmarks/logit_scale_cpu.py` (its docstring has the commands).\n\n"
+        "Built by `python benchmarks/probes/logit_scale_cpu.py` (its docstring has the "
+        "commands).\n\n"
         + text + "\n")
     print(text)
     return 0
