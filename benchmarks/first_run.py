@@ -37,8 +37,8 @@ def run_main(out: Path, extra: list[str], epochs: int | None) -> tuple[float, st
     """Wall seconds of the main command into ``out`` and its header line."""
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     argv = [sys.executable, "-m", "promix_tutorial.cli"] + MAIN[1:] + ["--out", str(out)] + extra
-    if epochs is not None:
-        argv += ["--epochs", str(epochs)]
+    if epochs is not None:  # the smoke test's short run: warm-up and LGA start early too
+        argv += ["--epochs", str(epochs), "--set", "warmup_epochs=1", "--set", "lga_start=1"]
     t0 = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT)
     wall = time.perf_counter() - t0
@@ -51,12 +51,16 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/first_run_cpu.json")
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--other-threads", type=int, default=None,
+                    help="threads of the other job (default: PyTorch's default, the cores)")
     ap.add_argument("--epochs", type=int, default=None,
                     help="shorter runs (the smoke test); default: the preset's 30")
     args = ap.parse_args(argv)
     cores = os.cpu_count() or 1
-    busy = subprocess.Popen([sys.executable, "-c", BUSY],
-                            env={k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"})
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    if args.other_threads:
+        env["OMP_NUM_THREADS"] = str(args.other_threads)
+    busy = subprocess.Popen([sys.executable, "-c", BUSY], env=env)
     runs = []
     try:
         time.sleep(3)  # the other job is running before the first measurement
@@ -81,7 +85,7 @@ def main(argv=None) -> int:
               "command": "python benchmarks/first_run.py " + shlex.join(argv or sys.argv[1:]),
               "main_command": shlex.join(MAIN + ["--out", "DIR"]),
               "other_job": "a Python process multiplying 1024x1024 float32 matrices in a loop "
-                           "with PyTorch's default threads",
+                           f"with {args.other_threads or 'PyTorch default'} threads",
               "epochs": args.epochs or 30, "cores": cores, "runs": runs, "seconds": summary,
               "hardware": hardware(), "python": platform.python_version(),
               "torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}

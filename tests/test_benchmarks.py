@@ -11,7 +11,8 @@ import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 USER_SCRIPTS = ("accuracy_cpu", "accuracy_gpu", "ablation_rows", "throughput", "selection_f1",
-                "widgets_speed", "preset_time", "step_profile", "gpu_sharing", "device_results")
+                "widgets_speed", "preset_time", "step_profile", "gpu_sharing", "device_results",
+                "first_run", "start_strength")
 
 
 def load(name, folder=BENCH):
@@ -521,3 +522,42 @@ def test_device_check_dry_run_lists_each_step_and_its_command(tmp_path):
     assert "4. accuracy cells skipped (SKIP_CELLS=1)" in again and "3c." not in again
     assert [c.split()[3] for c in again.splitlines() if c.startswith("[dry run] ")] == [
         "benchmarks/probes/fast_recipe_probe.py"]
+
+
+def test_first_run_times_the_main_command_beside_another_job(tmp_path, capsys):
+    out = tmp_path / "first_run.json"
+    assert load("first_run").main(["--repeats", "1", "--epochs", "2", "--other-threads", "1",
+                                   "--out", str(out)]) == 0
+    rec = json.loads(out.read_text())
+    assert [r["mode"] for r in rec["runs"]] == ["chosen", "default threads"]
+    assert "threads=1 (the tiny preset's default)" in rec["runs"][0]["header"]
+    assert f"threads={os.cpu_count()} (--threads)" in rec["runs"][1]["header"]
+    assert all(r["seconds"] > 0 for r in rec["runs"]) and rec["other_job"]
+    assert "chosen" in capsys.readouterr().out
+
+
+def test_start_strength_points_and_table(tmp_path, monkeypatch):
+    """The points of a pretraining folder (scratch first, then each kept start with the kNN
+    accuracy its manifest records) and the table and plot built from result files."""
+    mod = load("start_strength")
+    start = tmp_path / "start"
+    start.mkdir()
+    for e in (5, 10):
+        (start / f"backbone_e{e:03d}.pt").write_bytes(b"x")
+    (start / "manifest.json").write_text(json.dumps({"checkpoints": [
+        {"epoch": 5, "file": "backbone_e005.pt", "knn_acc": 0.55},
+        {"epoch": 10, "file": "backbone_e010.pt", "knn_acc": 0.6}]}))
+    pts = mod.points(start)
+    assert [n for n, _ in pts] == ["scratch", "e005", "e010"] and pts[0][1] is None
+    assert mod.knn_of(pts[2][1]) == 0.6 and mod.knn_of(None) is None
+    monkeypatch.setattr(mod, "RESULTS", tmp_path / "res" / "start_strength_cpu")
+    mod.RESULTS.mkdir(parents=True)
+    sel = {"precision": 0.5, "recall": 0.4, "f1": 0.44}
+    for name, knn in (("scratch", None), ("e005", 0.55)):
+        (mod.RESULTS / f"{name}__seed0.json").write_text(json.dumps(
+            {"point": name, "seed": 0, "knn_acc": knn, "warmup_test_acc": 0.3,
+             "first_selection": sel, "actual_noise_rate": 0.72}))
+    text = mod.table()
+    assert "| e005 | 55.0% | 30.0% | 0.500 / 0.400 / 0.440 | 0 |" in text
+    assert "28.0% of the labels right" in text
+    assert (tmp_path / "res" / "start_strength_cpu.png").stat().st_size > 1000

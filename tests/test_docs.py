@@ -176,7 +176,7 @@ def _anchors(page: Path) -> set[str]:
 def test_links_to_docs_anchors_resolve():
     """Code comments, docstrings, notebooks and scripts link docs/PAGE.md#anchor: each page and
     anchor must exist (mkdocs checks the links between pages itself)."""
-    sources = [*REPO.glob("promix_tutorial/*.py"), *REPO.glob("benchmarks/*.py"),
+    sources = [*REPO.glob("promix_tutorial/*.py"), *REPO.glob("benchmarks/*.py"), *REPO.glob("benchmarks/probes/*.py"),
                *REPO.glob("benchmarks/*.sh"), *REPO.glob("tests/*.py"),
                *REPO.glob("notebooks/*.ipynb"), README, REPO / "mkdocs.yml"]
     missing = []

@@ -1,0 +1,154 @@
+"""How strong must a self-supervised start be? The warm-up of the `cpu` preset at 80% symmetric
+noise from each kept start of a pretraining, and from scratch.
+
+For every ``backbone_eNNN.pt`` in the start's folder (and scratch as the first point) this trains
+ProMix's warm-up alone (the preset's first ``warmup_epochs`` epochs, the learning-rate schedule
+of the whole run) and records, beside the start's kNN accuracy from its manifest, the warm-up's
+last test accuracy and the precision / recall of CSS's first selection (the clean set the first
+ProMix epoch trains on):
+
+    python benchmarks/start_strength.py runs/pretrain/cpu_simclr
+
+One results file per point in benchmarks/results/start_strength_cpu/, the table
+start_strength_cpu.md and the plot start_strength_cpu.png (both rebuilt from the files by
+``--table``). A finished point is skipped; an interrupted one resumes. The run folders go to
+runs/start_strength/.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "start_strength_cpu"
+RUNS = ROOT / "runs" / "start_strength"
+NOISE = "sym:0.8"
+DATA = "offline CIFAR-10 copy (JPEG quality 75, original training order), cpu preset subset"
+
+
+def points(start_dir: Path) -> list[tuple[str, Path | None]]:
+    """(name, backbone file) of every kept start, scratch first."""
+    kept = sorted(start_dir.glob("backbone_e*.pt")) if start_dir else []
+    return [("scratch", None)] + [(p.stem.removeprefix("backbone_"), p) for p in kept]
+
+
+def knn_of(backbone: Path | None) -> float | None:
+    """The kNN accuracy the pretraining's manifest records for ``backbone``."""
+    if backbone is None:
+        return None
+    manifest = json.loads((backbone.parent / "manifest.json").read_text())
+    return next((c["knn_acc"] for c in manifest["checkpoints"] if c["file"] == backbone.name),
+                None)
+
+
+def run_point(name: str, backbone: Path | None, seed: int, command: str) -> dict:
+    from promix_tutorial.config import make_config
+    from promix_tutorial.engine import Trainer
+    from promix_tutorial.results import hardware
+    init = {} if backbone is None else {"init": str(backbone)}
+    cfg = make_config("cpu", "cifar10", NOISE, seed=seed, **init)
+    out = RUNS / f"{name}__seed{seed}"
+    t0 = time.perf_counter()
+    resume = (out / "checkpoint.pt").is_file()
+    hist = Trainer(cfg, out, resume=resume, progress=False).fit(stop_after=cfg.warmup_epochs)
+    last = hist.records[cfg.warmup_epochs - 1]
+    record = {"point": name, "seed": seed, "noise": NOISE, "knn_acc": knn_of(backbone),
+              "start": None if backbone is None else str(backbone.relative_to(ROOT)
+                                                        if backbone.is_relative_to(ROOT)
+                                                        else backbone),
+              "start_sha256": cfg.init_sha256,
+              "warmup_test_acc": last["test_acc"], "first_selection": last["css_next"],
+              "actual_noise_rate": hist.info["actual_noise_rate"],
+              "test_acc_per_epoch": [r["test_acc"] for r in hist.records],
+              "wall_seconds": round(time.perf_counter() - t0, 1), "command": command,
+              "data": DATA, "hardware": hardware(), "threads": hardware()["torch_threads"],
+              "load_average": list(__import__("os").getloadavg()),
+              "date": time.strftime("%Y-%m-%d"), "config": cfg.to_dict()}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}__seed{seed}.json").write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def table() -> str:
+    recs = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
+    recs.sort(key=lambda r: (r["knn_acc"] or 0, r["seed"]))
+    lines = ["| start | kNN accuracy | warm-up test acc | first selection P / R / F1 | seed |",
+             "|---|---|---|---|---|"]
+    for r in recs:
+        s = r["first_selection"]
+        knn = f"{r['knn_acc']:.1%}" if r["knn_acc"] is not None else "(random weights)"
+        lines.append(f"| {r['point']} | {knn} | {r['warmup_test_acc']:.1%} | "
+                     f"{s['precision']:.3f} / {s['recall']:.3f} / {s['f1']:.3f} | {r['seed']} |")
+    rates = {r.get("actual_noise_rate") for r in recs} - {None}
+    right = ", ".join(f"{1 - r:.1%} of the labels right" for r in sorted(rates)) or "sym:0.8"
+    text = ("# How strong must the start be? (cpu preset, sym:0.8, warm-up only)\n\n"
+            "Built by `python benchmarks/start_strength.py --table` from "
+            "benchmarks/results/start_strength_cpu/*.json (each with its command, hardware, "
+            "load, date and config). " + DATA + ": JPEG-compressed, a little below published "
+            "CIFAR-10 figures. kNN accuracy: the start's frozen features (its manifest); "
+            "the first selection: CSS's clean set for the first ProMix epoch against the "
+            f"injected noise ({right}).\n\n" + "\n".join(lines) + "\n")
+    (RESULTS.parent / "start_strength_cpu.md").write_text(text)
+    _plot(recs)
+    return text
+
+
+def _plot(recs: list[dict]) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    if not recs:
+        return
+    scratch = [r for r in recs if r["knn_acc"] is None]
+    pts = [r for r in recs if r["knn_acc"] is not None]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key, label, marker in (("precision", "first selection precision", "o"),
+                               ("recall", "first selection recall", "s")):
+        ax.plot([r["knn_acc"] for r in pts], [r["first_selection"][key] for r in pts],
+                marker=marker, label=label)
+        for r in scratch:
+            ax.axhline(r["first_selection"][key], ls=":", color="grey")
+    ax.plot([r["knn_acc"] for r in pts], [r["warmup_test_acc"] for r in pts], marker="^",
+            label="warm-up test accuracy")
+    ax.set_xlabel("kNN accuracy of the start (dotted: from scratch)")
+    ax.set_ylabel("fraction")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title("cpu preset, sym:0.8: start strength vs the first selection", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(RESULTS.parent / "start_strength_cpu.png", dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("start_dir", type=Path, nargs="?", default=None,
+                    help="a pretraining folder (backbone_eNNN.pt files and manifest.json)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--only", nargs="+", default=None, help="only these points (e.g. scratch e005)")
+    ap.add_argument("--table", action="store_true", help="only rebuild the table and the plot")
+    args = ap.parse_args(argv)
+    if not args.table:
+        if args.start_dir is not None and not (args.start_dir / "manifest.json").is_file():
+            ap.error(f"{args.start_dir} holds no pretraining (no manifest.json)")
+        command = "python benchmarks/start_strength.py " + shlex.join(argv or sys.argv[1:])
+        for name, backbone in points(args.start_dir):
+            if args.only and name not in args.only:
+                continue
+            for seed in args.seeds:
+                if (RESULTS / f"{name}__seed{seed}.json").is_file():
+                    print(f"[skip] {name} seed {seed}")
+                    continue
+                r = run_point(name, backbone, seed, command)
+                s = r["first_selection"]
+                print(f"[done] {name} seed {seed}: warm-up {r['warmup_test_acc']:.1%}, first "
+                      f"selection P {s['precision']:.3f} R {s['recall']:.3f}", flush=True)
+    print(table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
