@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .config import PROFILE_PRESET, TrainConfig, current_profile, notebook_runs_dir, profile_config
+from .devices import choose_threads, set_threads
 
 DATA_TEXT = {"digits": "8x8 digits", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 WHOLE_DATA_TEXT = {"digits": "the 8x8 digits", "cifar10": "all of CIFAR-10",
@@ -37,14 +38,20 @@ def describe_profile(profile: str) -> str:
 
 def setup(runs: bool = True) -> Setup:
     """The profile (``$PROMIX_PROFILE``, `config.current_profile`) and the folder this
-    notebook's runs go to (`config.notebook_runs_dir`; None with ``runs=False``); prints both on
-    one line (no folder in the ``reference`` profile, which trains nothing)."""
+    notebook's runs go to (`config.notebook_runs_dir`; None with ``runs=False``); sets PyTorch's
+    CPU threads as ``promix train`` chooses them for the profile's preset
+    (`devices.choose_threads`); prints all three on one line (neither folder nor threads in the
+    ``reference`` profile, which trains nothing)."""
     profile = current_profile()
     folder = notebook_runs_dir(profile) if runs else None
     where = ""
     if folder is not None and profile != "reference":
         where = f" | runs in {folder}" + (" (removed when the kernel exits)"
                                           if profile == "ci" else "")
+        # as `promix train` does: threads fighting over a shared CPU slow a run many times
+        threads, _ = choose_threads(PROFILE_PRESET[profile])
+        set_threads(threads)
+        where += f" | {threads} CPU thread{'s' if threads > 1 else ''}"
     print(f"profile: {profile} ({describe_profile(profile)}){where}")
     return Setup(profile, folder)
 

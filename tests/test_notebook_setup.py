@@ -21,11 +21,13 @@ REPO = Path(__file__).resolve().parent.parent
 def test_setup_prints_one_line_and_returns_profile_and_runs(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("PROMIX_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("PROMIX_PROFILE", "cpu")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")   # the threads are chosen as `promix train` does
     profile, runs = N.setup()
     assert (profile, runs) == ("cpu", tmp_path / "runs" / "cpu")
     n = profile_config("cpu").n_train
     assert capsys.readouterr().out == (f"profile: cpu (cpu preset, {n:,} CIFAR-10 training "
-                                       f"images) | runs in {tmp_path / 'runs' / 'cpu'}\n")
+                                       f"images) | runs in {tmp_path / 'runs' / 'cpu'} | "
+                                       "1 CPU thread\n")
     monkeypatch.setenv("PROMIX_PROFILE", "reference")
     assert N.setup() == ("reference", tmp_path / "runs" / "reference")   # not made: nothing trains
     assert capsys.readouterr().out == ("profile: reference (full-scale GPU runs shipped with the "
@@ -47,7 +49,7 @@ def test_setup_in_ci_uses_a_folder_removed_with_the_kernel(tmp_path):
                           env={"PROMIX_PROFILE": "ci", "PATH": ""}, cwd=tmp_path, check=True)
     first, second = done.stdout.splitlines()
     assert re.fullmatch(r"profile: ci \(tiny preset, the 8x8 digits\) \| runs in "
-                        r"\S+promix-ci-\S+ \(removed when the kernel exits\)", first), first
+                        r"\S+promix-ci-\S+ \(removed when the kernel exits\) \| 1 CPU thread", first), first
     assert not Path(second.split(" ", 1)[1]).exists()
 
 

@@ -156,8 +156,8 @@ def test_corrupted_missing_or_unlisted_files_are_refused(ref_copy):
 def test_missing_run_or_folder_names_what_exists(ref_copy, tmp_path):
     with pytest.raises(R.MissingReferenceError, match=r"'ce__sym0.5__seed0' .*not in manifest"
                        r".*runs there: no_dbr__sym0.8__seed0, no_lga__sym0.8__seed0, "
-                       r"promix__sym0.8__seed0\. .*made on a GPU by `bash benchmarks/"
-                       r"device_check.sh`"):
+                       r"promix__sym0.8__seed0\. .*made on a GPU by `python benchmarks/"
+                       r"accuracy_gpu.py --cells ce__sym0.5__seed0`"):
         R.load_reference("ce__sym0.5__seed0", root=ref_copy)
     shutil.rmtree(ref_copy / "no_dbr__sym0.8__seed0")
     with pytest.raises(R.MissingReferenceError, match="its folder is missing"):

@@ -30,7 +30,7 @@ def test_notebooks_follow_conventions():
         assert "What you will learn" in first, path.name
         assert "google.colab" in "".join(cells[1]["source"]), f"{path.name}: Colab install cell"
         src = "\n".join("".join(c["source"]) for c in cells)
-        assert "current_profile()" in src, f"{path.name}: profile switch"
+        assert "= setup(" in src, f"{path.name}: the profile's setup line"
         assert "check_answer(" in src, f"{path.name}: exercise with a self-check"
         for i, c in enumerate(cells):
             if c["cell_type"] == "code" and not c.get("outputs"):
