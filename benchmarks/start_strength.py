@@ -36,16 +36,20 @@ def points(start_dir: Path) -> list[tuple[str, Path | None]]:
     return [("scratch", None)] + [(p.stem.removeprefix("backbone_"), p) for p in kept]
 
 
-def knn_of(backbone: Path | None) -> float | None:
-    """The kNN accuracy the pretraining's manifest records for ``backbone``."""
-    if backbone is None:
+def knn_of(backbone: Path | None, start_dir: Path | None = None) -> float | None:
+    """The kNN accuracy the pretraining's manifest records for ``backbone``; for scratch
+    (``backbone`` None) that of the pretraining's initial, random weights (its epoch 0)."""
+    folder = backbone.parent if backbone is not None else start_dir
+    if folder is None:
         return None
-    manifest = json.loads((backbone.parent / "manifest.json").read_text())
-    return next((c["knn_acc"] for c in manifest["checkpoints"] if c["file"] == backbone.name),
-                None)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    name = backbone.name if backbone is not None else None
+    return next((c["knn_acc"] for c in manifest["checkpoints"]
+                 if (c["file"] == name if name else c["epoch"] == 0)), None)
 
 
-def run_point(name: str, backbone: Path | None, seed: int, command: str) -> dict:
+def run_point(name: str, backbone: Path | None, seed: int, command: str,
+              start_dir: Path | None = None) -> dict:
     from promix_tutorial.config import make_config
     from promix_tutorial.engine import Trainer
     from promix_tutorial.results import hardware
@@ -56,7 +60,7 @@ def run_point(name: str, backbone: Path | None, seed: int, command: str) -> dict
     resume = (out / "checkpoint.pt").is_file()
     hist = Trainer(cfg, out, resume=resume, progress=False).fit(stop_after=cfg.warmup_epochs)
     last = hist.records[cfg.warmup_epochs - 1]
-    record = {"point": name, "seed": seed, "noise": NOISE, "knn_acc": knn_of(backbone),
+    record = {"point": name, "seed": seed, "noise": NOISE, "knn_acc": knn_of(backbone, start_dir),
               "start": None if backbone is None else str(backbone.relative_to(ROOT)
                                                         if backbone.is_relative_to(ROOT)
                                                         else backbone),
@@ -75,12 +79,13 @@ def run_point(name: str, backbone: Path | None, seed: int, command: str) -> dict
 
 def table() -> str:
     recs = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
-    recs.sort(key=lambda r: (r["knn_acc"] or 0, r["seed"]))
+    recs.sort(key=lambda r: (r["point"] != "scratch", r["knn_acc"] or 0, r["seed"]))
     lines = ["| start | kNN accuracy | warm-up test acc | first selection P / R / F1 | seed |",
              "|---|---|---|---|---|"]
     for r in recs:
         s = r["first_selection"]
-        knn = f"{r['knn_acc']:.1%}" if r["knn_acc"] is not None else "(random weights)"
+        knn = "" if r["knn_acc"] is None else f"{r['knn_acc']:.1%}"
+        knn += " (random weights)" if r["point"] == "scratch" else ""
         lines.append(f"| {r['point']} | {knn} | {r['warmup_test_acc']:.1%} | "
                      f"{s['precision']:.3f} / {s['recall']:.3f} / {s['f1']:.3f} | {r['seed']} |")
     rates = {r.get("actual_noise_rate") for r in recs} - {None}
@@ -103,18 +108,18 @@ def _plot(recs: list[dict]) -> None:
     import matplotlib.pyplot as plt
     if not recs:
         return
-    scratch = [r for r in recs if r["knn_acc"] is None]
-    pts = [r for r in recs if r["knn_acc"] is not None]
+    pts = [r for r in recs if r["knn_acc"] is not None and r["seed"] == recs[0]["seed"]]
     fig, ax = plt.subplots(figsize=(6, 4))
     for key, label, marker in (("precision", "first selection precision", "o"),
                                ("recall", "first selection recall", "s")):
         ax.plot([r["knn_acc"] for r in pts], [r["first_selection"][key] for r in pts],
                 marker=marker, label=label)
-        for r in scratch:
-            ax.axhline(r["first_selection"][key], ls=":", color="grey")
     ax.plot([r["knn_acc"] for r in pts], [r["warmup_test_acc"] for r in pts], marker="^",
             label="warm-up test accuracy")
-    ax.set_xlabel("kNN accuracy of the start (dotted: from scratch)")
+    for r in pts:
+        ax.annotate(r["point"], (r["knn_acc"], r["first_selection"]["precision"]),
+                    textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xlabel("kNN accuracy of the start's features (scratch: random weights)")
     ax.set_ylabel("fraction")
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title("cpu preset, sym:0.8: start strength vs the first selection", fontsize=9)
@@ -142,7 +147,7 @@ def main(argv=None) -> int:
                 if (RESULTS / f"{name}__seed{seed}.json").is_file():
                     print(f"[skip] {name} seed {seed}")
                     continue
-                r = run_point(name, backbone, seed, command)
+                r = run_point(name, backbone, seed, command, args.start_dir)
                 s = r["first_selection"]
                 print(f"[done] {name} seed {seed}: warm-up {r['warmup_test_acc']:.1%}, first "
                       f"selection P {s['precision']:.3f} R {s['recall']:.3f}", flush=True)

@@ -346,6 +346,52 @@ def section_preset_time(out: list[str]) -> None:
     out.append("")
 
 
+def section_start_strength(out: list[str]) -> list[Path]:
+    folder = RESULTS / "start_strength_cpu"
+    recs = [load_json(f) for f in sorted(folder.glob("*.json"))]
+    if not recs:
+        return []
+    recs.sort(key=lambda r: (r["knn_acc"] or 0, r["seed"]))
+    out += ["## How strong must a self-supervised start be? {#start-strength}", "",
+            "`python benchmarks/start_strength.py runs/pretrain/cpu_simclr` trains ProMix's "
+            "warm-up alone (`cpu` preset, sym:0.8, the whole run's learning-rate schedule) from "
+            "scratch and from each kept start of the `cpu` network's pretraining "
+            "([Pretraining](pretrain.md)), and records the warm-up's last test accuracy and the "
+            "precision / recall of CSS's first selection; the start's kNN accuracy comes from "
+            f"its manifest ({cpu_hardware(recs)}, {dates(recs)}; files in "
+            f"[benchmarks/results/start_strength_cpu/]({blob(folder)}); JPEG-75 CIFAR-10 copy).",
+            "", "| start | kNN accuracy | warm-up test acc | first selection P / R / F1 | seed | "
+            "file |", "|---|---|---|---|---|---|"]
+    for r in recs:
+        sel, f = r["first_selection"], folder / f"{r['point']}__seed{r['seed']}.json"
+        knn = f"{r['knn_acc']:.1%}" if r["knn_acc"] is not None else "random weights"
+        out.append(f"| {r['point']} | {knn} | {r['warmup_test_acc']:.1%} | "
+                   f"{sel['precision']:.3f} / {sel['recall']:.3f} / {sel['f1']:.3f} | "
+                   f"{r['seed']} | [{f.name}]({blob(f)}) |")
+    out.append("")
+    png = RESULTS / "start_strength_cpu.png"
+    if png.is_file():
+        out += [f"![start strength against the first selection](figures/{png.name})", ""]
+        return [png]
+    return []
+
+
+def section_first_run(out: list[str]) -> None:
+    f = RESULTS / "first_run_cpu.json"
+    if not f.is_file():
+        return
+    d = load_json(f)
+    out += ["## README's first run beside another CPU job {#first-run}", "",
+            f"`{d['command']}` runs `{d['main_command']}` while {d['other_job']} keeps the "
+            f"cores busy ({cpu_hardware([d])}, {dates([d])}; [{f.name}]({blob(f)})), with the "
+            "threads the command line chooses and with PyTorch's default threads (one per "
+            "core, what it used before it chose):", "",
+            "| threads | wall seconds per run |", "|---|---|"]
+    for mode, secs in d["seconds"].items():
+        out.append(f"| {mode} | {', '.join(f'{s:.0f}' for s in secs)} |")
+    out.append("")
+
+
 def notebook_times(path: Path) -> dict[str, float]:
     """name -> seconds from a notebook_times_*.txt (the last line of each notebook counts)."""
     times = {}
@@ -520,8 +566,10 @@ def build_page() -> tuple[str, list[Path]]:
     section_cpu(out)
     pngs = section_selection_f1(out)
     section_ci_table5(out)
+    pngs += section_start_strength(out)
     section_gpu(out)
     section_preset_time(out)
+    section_first_run(out)
     section_notebook_times(out)
     section_throughput(out)
     section_step_profile(out)
