@@ -26,23 +26,23 @@ import torch
 from torch.profiler import record_function
 from tqdm.auto import tqdm
 
-from . import augment
 from .config import TrainConfig
 from .data import ImageDataset
 from .debias import debiased_pseudo_labels, uniform_prior, update_class_prior
-from .devices import (amp_context, amp_dtype, amp_name, compile_net, epoch_generator,
-                      prepare_data, resolve_device, to_device)
+from .devices import (amp_context, amp_dtype, amp_name, batch_views, compile_net,
+                      epoch_generator, prepare_data, resolve_device, to_device, views_in_chunks)
 from .evaluation import (EpochTally, evaluate, epoch_record, postfix, promix_record,
                          save_samples, summary_line)
-from .losses import (forward_views, lga_guess_logits, mix_labeled, promix_losses,
-                     select_labeled, warmup_losses)
+from .losses import (forward_views, lga_guess_logits, mix_labeled, mix_row_counts,
+                     promix_losses, select_labeled, warmup_losses)
 from .metrics import pseudo_label_hits, selection_scores
-from .models import build_model
+from .models import AIRBENCH_WIDTHS, build_model, whitening_weights
 from .noise import NoisyLabels
 from .pretrain import apply_start, check_start, load_start
 from .runs import (NonFiniteLossError, RunExistsError, RunHistory, atomic_write,
                    find_finished_run, holds_run, runs_root, save_json)
-from .schedule import cosine_lr, epoch_mix_lambdas, ramp, unlabeled_weight
+from .schedule import (cosine_lr, epoch_mix_lambdas, eval_splits, make_optimizer,
+                       mix_bucket_rows, ramp, set_lr, unlabeled_weight)
 from .selection import class_wise_small_loss
 
 
@@ -54,6 +54,7 @@ class EpochPlan(NamedTuple):
     gamma: float     # weight of the consistency and mixing terms (Eq. 9)
     lam_u: float     # weight of the unlabeled term
     lga_on: bool     # LGA (Eq. 8) adds to the labeled set
+    mix_rows: int | None = None  # rows of the mixed passes (mix buckets), None: all
 
 
 @dataclass
@@ -66,7 +67,7 @@ class Batch:
     labels: torch.Tensor             # the given (noisy) labels of ``idx``
     plan: EpochPlan
     generator: torch.Generator       # the epoch's random stream (mixing pairs)
-    mix_lambdas: np.ndarray | None = None   # (networks, 4), `schedule.epoch_mix_lambdas`
+    mix_lambdas: list | np.ndarray | None = None  # (networks, 4), `schedule.epoch_mix_lambdas`
 
 
 class StepOutcome(NamedTuple):
@@ -76,6 +77,7 @@ class StepOutcome(NamedTuple):
     terms: dict
     selections: list | None
     pseudo_hits: torch.Tensor | None
+    mix: torch.Tensor | None = None  # mix buckets: per network `losses.mix_row_counts`
 
 
 class Trainer:
@@ -106,13 +108,13 @@ class Trainer:
         self.channels_last = cfg.channels_last and self.data.x_train.shape[1] == 3
         resuming = resume and (self.out / "checkpoint.pt").is_file()
         self.start = None if resuming else load_init(cfg, self.ds)
+        self.whitening = (whitening_weights(self.data.x_train, self.data.mean, self.data.std)
+                          if cfg.model in AIRBENCH_WIDTHS else None)  # once, before training
         n_nets = 2 if cfg.method == "promix" else 1
         self.nets = [self._build_net() for _ in range(n_nets)]
         # checkpoints hold the plain networks' weights; the step calls the compiled ones
         self.models = [compile_net(n) if cfg.compile else n for n in self.nets]
-        params = [p for net in self.nets for p in net.parameters()]
-        self.opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
-                                   weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
+        self.opt = make_optimizer(self.nets, cfg)
         self.amp_dtype = amp_dtype(cfg, self.device)
         self.amp = amp_context(self.amp_dtype, self.device)
         # float16 gradients underflow without loss scaling; disabled, the scaler is a no-op
@@ -133,6 +135,8 @@ class Trainer:
         if self.cfg.logit_scale != 1.0:
             kw["logit_scale"] = self.cfg.logit_scale
         net = build_model(self.cfg.model, self.ds.num_classes, self.ds.x_train.shape[-1], **kw)
+        if self.whitening is not None:
+            net.set_whitening(self.whitening)
         if self.start is not None:  # the backbone of the start, the heads as initialised
             apply_start(net, self.start)
         net = net.to(self.device)
@@ -190,12 +194,14 @@ class Trainer:
                 "classes": list(self.ds.classes)}
 
     # -- the run ----------------------------------------------------------------------------
-    def fit(self) -> RunHistory:
+    def fit(self, stop_after: int | None = None) -> RunHistory:
+        """Train to the end, or only to epoch ``stop_after`` (the run then resumes from there,
+        e.g. the warm-up alone: ``stop_after=cfg.warmup_epochs``)."""
         self.out.mkdir(parents=True, exist_ok=True)
         bar = tqdm(total=self.cfg.epochs, initial=self.start_epoch, unit="epoch",
                    desc=f"{self.cfg.method} {self.cfg.noise}", disable=not self.epoch_bar)
         with bar:
-            for epoch in range(self.start_epoch, self.cfg.epochs):
+            for epoch in range(self.start_epoch, min(self.cfg.epochs, stop_after or 1 << 30)):
                 t0 = time.perf_counter()
                 record = self.run_epoch(epoch)
                 self.records.append(record)
@@ -216,8 +222,11 @@ class Trainer:
         cfg = self.cfg
         phase = "ce" if cfg.method == "ce" else (
             "warmup" if epoch < cfg.warmup_epochs else "promix")
+        prev = next((r for r in self.records if r["epoch"] == epoch - 1), {})
         return EpochPlan(epoch, phase, ramp(epoch, cfg.gamma_ramp_epochs),
-                         unlabeled_weight(cfg, epoch), cfg.use_lga and epoch >= cfg.lga_start)
+                         unlabeled_weight(cfg, epoch), cfg.use_lga and epoch >= cfg.lga_start,
+                         mix_bucket_rows(cfg, epoch, prev.get("mix")) if phase == "promix"
+                         else None)
 
     def new_tally(self) -> EpochTally:
         return EpochTally(len(self.nets), len(self.data.y_noisy), self.device)
@@ -233,15 +242,17 @@ class Trainer:
         self._sync()
         seconds = time.perf_counter() - t0
         self._check_finite(epoch, tally)
-        ev = evaluate(self.models, self.data, self.cfg, self.amp, self.channels_last)
-        record = epoch_record(self.cfg, epoch, plan.phase, tally, seconds, ev, self.data)
+        cfg, last = self.cfg, epoch == self.cfg.epochs - 1
+        ev = evaluate(self.models, self.data, cfg, self.amp, self.channels_last,
+                      **eval_splits(cfg, epoch))
+        record = epoch_record(cfg, epoch, plan.phase, tally, seconds, ev, self.data)
         if plan.phase == "promix":
-            record.update(promix_record(self.cfg, epoch, tally, self.data, self.css,
-                                        self.prior_l, self.prior_u))
-        if self.cfg.method == "promix":
+            record.update(promix_record(cfg, epoch, tally, self.data, self.css,
+                                        self.prior_l, self.prior_u, plan.mix_rows))
+        if cfg.method == "promix" and ev.train_losses is not None:
             self.css = self.select_for_next_epoch(ev.train_losses)
             record["css_next"] = selection_scores(self.css[0], self.data.is_clean)
-        if epoch in self.cfg.record_epochs or epoch == self.cfg.epochs - 1:
+        if epoch in cfg.record_epochs or last:
             save_samples(self.out, epoch, self.data, ev, self.css, tally, self.prior_l,
                          self.prior_u)
         return record
@@ -277,29 +288,31 @@ class Trainer:
         cfg, tally = self.cfg, self.new_tally()
         batches = self.batch_indices(gen)
         lams = epoch_mix_lambdas(cfg, plan.epoch, len(batches), len(self.nets))
+        chunks = (views_in_chunks(self.data, batches, cfg.augment_chunks,
+                                  plan.phase == "promix", gen) if cfg.augment_chunks else None)
         bar = tqdm(batches, desc=f"epoch {plan.epoch + 1}/{cfg.epochs} {plan.phase}",
                    leave=False, disable=not self.progress)
         for b, idx in enumerate(bar):
             if b == 0 or cfg.lr_per_step:
-                for g in self.opt.param_groups:
-                    g["lr"] = cosine_lr(cfg, plan.epoch, b, len(batches))
-            outcome = self.train_step(self.make_batch(idx, plan, gen, lams[b]))
+                set_lr(self.opt, cosine_lr(cfg, plan.epoch, b, len(batches)))
+            views = next(chunks) if chunks is not None else None
+            outcome = self.train_step(self.make_batch(idx, plan, gen, lams[b].tolist(), views))
             self.tally_step(tally, idx, outcome)
         return tally
 
     def make_batch(self, idx: torch.Tensor, plan: EpochPlan, gen: torch.Generator,
-                   mix_lambdas: np.ndarray | None = None) -> Batch:
+                   mix_lambdas: list | np.ndarray | None = None,
+                   views: tuple[torch.Tensor, torch.Tensor | None] | None = None) -> Batch:
         """The `Batch` of samples ``idx``: the normalised weak view and, in the ProMix phase,
-        the strong view (augment.py, on the training device)."""
+        the strong view (augment.py, on the training device), or the uint8 ``views`` made
+        beforehand (`devices.views_in_chunks`); ``mix_lambdas`` as Python floats (NumPy values
+        would break a compiled graph and make a GPU wait)."""
         d = self.data
         with record_function("promix/augment"):
-            x = d.x_train[idx]
-            x_w = d.normalize(augment.weak_augment(x, pad=d.pad, flip=d.flip, generator=gen),
-                              self.channels_last)
-            x_s = None
-            if plan.phase == "promix":
-                x_s = d.normalize(augment.strong_augment(x, pad=d.pad, flip=d.flip,
-                                                         generator=gen), self.channels_last)
+            if views is None:
+                views = batch_views(d, d.x_train[idx], plan.phase == "promix", gen)
+            x_w = d.normalize(views[0], self.channels_last)
+            x_s = None if views[1] is None else d.normalize(views[1], self.channels_last)
         return Batch(idx, x_w, x_s, d.y_noisy[idx], plan, gen, mix_lambdas)
 
     def tally_step(self, tally: EpochTally, idx: torch.Tensor, outcome: StepOutcome) -> None:
@@ -309,6 +322,8 @@ class Trainer:
             tally.add_selection(k, idx, sel, self.data.y_clean[idx])
         if outcome.pseudo_hits is not None:
             tally.pseudo_hits += outcome.pseudo_hits
+        if outcome.mix is not None:
+            tally.add_mix(outcome.mix)
 
     def train_step(self, batch: Batch) -> StepOutcome:
         """One optimisation step on ``batch``. Nothing in it waits for the GPU
@@ -338,14 +353,16 @@ class Trainer:
         views = [forward_views(m, batch.x_weak, batch.x_strong) for m in self.models]
         probs = [v.weak.primary.detach().softmax(1) for v in views]
         terms: dict[str, torch.Tensor] = {}
-        total, sels, hits = 0.0, [], None
+        total, sels, hits, mix = 0.0, [], None, []
         for k, model in enumerate(self.models):
             guess = (lga_guess_logits(k, views, self.prior_l, self.prior_u, cfg)
                      if plan.lga_on else None)
             sel = select_labeled(self.css[k, batch.idx], probs[k], probs[1 - k], y, guess, cfg,
                                  plan.lga_on)
             mixed = mix_labeled(model, batch.x_weak, sel, self.data.num_classes, lam[k], cfg,
-                                batch.generator, self.channels_last)
+                                batch.generator, self.channels_last, plan.mix_rows)
+            if plan.mix_rows is not None:
+                mix.append(mix_row_counts(sel.labeled, plan.mix_rows))
             pseudo = debiased_pseudo_labels(views[k].weak.primary, self.prior_u[k],
                                             cfg.effective_alpha, cfg.temperature)
             t = promix_losses(views[k], mixed, sel, pseudo, self.prior_l[k], self.prior_u[k],
@@ -361,7 +378,7 @@ class Trainer:
                 hits = torch.cat([h, unl.sum().view(1)]).float()
             self._update_priors(k, probs[k], sel.labeled)
         terms["total"] = total
-        return StepOutcome(terms, sels, hits)
+        return StepOutcome(terms, sels, hits, torch.stack(mix) if mix else None)
 
     def _update_priors(self, k: int, probs: torch.Tensor, labeled: torch.Tensor) -> None:
         """Eq. 7 for network k: the labeled and the unlabeled prior, each from its own samples

@@ -27,36 +27,50 @@ from .schedule import cosine_lr
 
 @torch.no_grad()
 def predict(net, x_uint8: torch.Tensor, data: DeviceData, batch_size: int, amp,
-            channels_last: bool = False) -> torch.Tensor:
-    """Primary-head logits (float32) of un-augmented images, eval mode, in batches."""
+            channels_last: bool = False, flip: bool = False) -> torch.Tensor:
+    """Primary-head logits (float32) of un-augmented images, eval mode, in batches; with
+    ``flip`` of the mirror images (test-time augmentation averages both)."""
     was_training = net.training
     net.eval()
     out = []
     for i in range(0, len(x_uint8), batch_size):
+        x = x_uint8[i:i + batch_size]
         with amp():
-            out.append(net(data.normalize(x_uint8[i:i + batch_size], channels_last))[0].float())
+            out.append(net(data.normalize(x.flip(3) if flip else x, channels_last))[0].float())
     net.train(was_training)
     return torch.cat(out)
 
 
 class EvalOutputs(NamedTuple):
     """One epoch's eval pass: per network, the primary logits on the training and the test
-    split and the per-sample CE against the given labels (what the next CSS ranks, Eq. 1)."""
+    split and the per-sample CE against the given labels (what the next CSS ranks, Eq. 1);
+    ``None`` for a split not evaluated this epoch (`TrainConfig.eval_every`). With test-time
+    flips the test logits average both images and ``test_logits_plain`` are the images' own."""
 
-    train_logits: list[torch.Tensor]
-    test_logits: list[torch.Tensor]
-    train_losses: torch.Tensor   # (networks, N)
+    train_logits: list[torch.Tensor] | None
+    test_logits: list[torch.Tensor] | None
+    train_losses: torch.Tensor | None   # (networks, N)
+    test_logits_plain: list[torch.Tensor] | None = None
 
 
-def evaluate(models, data: DeviceData, cfg: TrainConfig, amp, channels_last: bool) -> EvalOutputs:
-    """The eval pass over both splits for every network (un-augmented images, eval mode)."""
-    train_logits = [predict(n, data.x_train, data, cfg.eval_batch_size, amp, channels_last)
-                    for n in models]
-    test_logits = [predict(n, data.x_test, data, cfg.eval_batch_size, amp, channels_last)
-                   for n in models]
-    losses = torch.stack([F.cross_entropy(lg, data.y_noisy, reduction="none")
-                          for lg in train_logits])
-    return EvalOutputs(train_logits, test_logits, losses)
+def evaluate(models, data: DeviceData, cfg: TrainConfig, amp, channels_last: bool, *,
+             train: bool = True, test: bool = True, tta: bool = False) -> EvalOutputs:
+    """The eval pass over the training split (``train``) and the test split (``test``) for
+    every network (un-augmented images, eval mode); ``tta``: the test logits are the mean of
+    each image's and its mirror image's (`TrainConfig.tta_flip`)."""
+    def run(x, flip=False):
+        return [predict(n, x, data, cfg.eval_batch_size, amp, channels_last, flip)
+                for n in models]
+
+    train_logits = run(data.x_train) if train else None
+    test_logits = run(data.x_test) if test else None
+    plain = None
+    if test and tta:
+        plain = test_logits
+        test_logits = [(a + b) / 2 for a, b in zip(plain, run(data.x_test, flip=True))]
+    losses = None if not train else torch.stack(
+        [F.cross_entropy(lg, data.y_noisy, reduction="none") for lg in train_logits])
+    return EvalOutputs(train_logits, test_logits, losses, plain)
 
 
 @dataclass
@@ -78,6 +92,8 @@ class EpochTally:
         self.mhcs, self.lga, self.labeled, self.lga_ok = mask(), mask(), mask(), mask()
         self.lga_hits = torch.zeros(2, device=self.device)     # [correct guesses, guesses]
         self.pseudo_hits = torch.zeros(3, device=self.device)  # [plain, debiased, total]
+        # mix buckets: the most labeled rows of a batch, and labeled rows left out of mixup
+        self.mix = torch.zeros(2, dtype=torch.long, device=self.device)
 
     def add_losses(self, terms: dict, n_images: int) -> None:
         """Add one step's loss terms (tensors, detached here)."""
@@ -96,30 +112,49 @@ class EpochTally:
         self.lga_ok[k, idx] = lga_ok
         self.lga_hits += torch.stack([lga_ok.sum(), sel.lga.sum()]).float()
 
+    def add_mix(self, counts: torch.Tensor) -> None:
+        """One step's `losses.mix_row_counts` of every network (``(networks, 2)``)."""
+        self.mix = torch.stack([self.mix[0].maximum(counts[:, 0].max()),
+                                self.mix[1] + counts[:, 1].sum()])
+
     def mean_losses(self) -> dict[str, float]:
         return {k: float(v) / max(self.n_batches, 1) for k, v in self.loss_sums.items()}
+
+
+def _accuracy(logits: torch.Tensor, data: DeviceData) -> float:
+    return float((logits.argmax(1) == data.y_test).float().mean())
 
 
 def epoch_record(cfg: TrainConfig, epoch: int, phase: str, tally: EpochTally, seconds: float,
                  ev: EvalOutputs, data: DeviceData) -> dict:
     """The record every epoch writes: accuracies, mean losses, time, and the Fig. 3 baselines
-    (tuned on network 1's eval-mode losses of this epoch, `metrics.tuned_gmm`)."""
+    (tuned on network 1's eval-mode losses of this epoch, `metrics.tuned_gmm`). An epoch without
+    a test pass (`TrainConfig.eval_every`) records ``test_acc`` None and no baselines."""
     losses = tally.mean_losses()
-    ens = torch.stack(ev.test_logits).mean(0)
-    return {"epoch": epoch, "phase": phase, "lr": cosine_lr(cfg, epoch),
-            "test_acc": float((ens.argmax(1) == data.y_test).float().mean()),
-            "test_acc_nets": [float((lg.argmax(1) == data.y_test).float().mean())
-                              for lg in ev.test_logits],
-            "losses": {k: round(v, 5) for k, v in losses.items()},
-            "seconds": round(seconds, 3), "images_per_s": round(tally.images / seconds, 1),
-            "baselines": {"small_loss": tuned_small_loss(ev.train_losses[0], data.is_clean),
-                          "gmm": tuned_gmm(ev.train_losses[0], data.is_clean, seed=cfg.seed)}}
+    rec = {"epoch": epoch, "phase": phase, "lr": cosine_lr(cfg, epoch),
+           "test_acc": None, "test_acc_nets": None,
+           "losses": {k: round(v, 5) for k, v in losses.items()},
+           "seconds": round(seconds, 3), "images_per_s": round(tally.images / seconds, 1)}
+    if ev.test_logits is None:
+        return rec
+    rec["test_acc"] = _accuracy(torch.stack(ev.test_logits).mean(0), data)
+    rec["test_acc_nets"] = [_accuracy(lg, data) for lg in ev.test_logits]
+    if ev.test_logits_plain is not None:  # the accuracy without the flips, for comparison
+        rec["test_acc_plain"] = _accuracy(torch.stack(ev.test_logits_plain).mean(0), data)
+    if ev.train_losses is not None:
+        rec["baselines"] = {
+            "small_loss": tuned_small_loss(ev.train_losses[0], data.is_clean),
+            "gmm": tuned_gmm(ev.train_losses[0], data.is_clean, seed=cfg.seed)}
+    return rec
 
 
 def promix_record(cfg: TrainConfig, epoch: int, tally: EpochTally, data: DeviceData,
-                  css: torch.Tensor, prior_l: torch.Tensor, prior_u: torch.Tensor) -> dict:
+                  css: torch.Tensor, prior_l: torch.Tensor, prior_u: torch.Tensor,
+                  mix_rows: int | None = None) -> dict:
     """What a ProMix epoch adds to its record: the selection scores of the CSS this epoch
-    trained with (``css``), MHCS and LGA; pseudo-label accuracy; priors; warnings."""
+    trained with (``css``), MHCS and LGA; pseudo-label accuracy; priors; warnings; with mix
+    buckets the rows of the mixed passes, the most labeled rows of a batch and how many labeled
+    rows were left out of mixup (`schedule.mix_bucket_rows`)."""
     is_clean = data.is_clean
     per_net = selection_records(cfg, css, tally, is_clean)
     n_lga = float(tally.lga_hits[1])
@@ -132,7 +167,9 @@ def promix_record(cfg: TrainConfig, epoch: int, tally: EpochTally, data: DeviceD
                                                  minlength=data.num_classes).tolist(),
             "prior_l": [round(v, 6) for v in prior_l[0].tolist()],
             "prior_u": [round(v, 6) for v in prior_u[0].tolist()],
-            "warnings": empty_selection_warnings(cfg, epoch, tally)}
+            "warnings": empty_selection_warnings(cfg, epoch, tally),
+            **({} if mix_rows is None else {"mix": dict(zip(
+                ("rows", "labeled_max", "dropped"), [mix_rows] + tally.mix.tolist()))})}
 
 
 def selection_records(cfg: TrainConfig, css: torch.Tensor, tally: EpochTally,
@@ -192,8 +229,9 @@ def save_samples(out_dir: Path, epoch: int, data: DeviceData, ev: EvalOutputs,
 def summary_line(r: dict, epochs: int, seconds: float) -> str:
     """The one-line summary of epoch record ``r`` of ``epochs``, with the time left at the pace
     of this epoch (``seconds``, evaluation included)."""
+    acc = "-" if r["test_acc"] is None else f"{r['test_acc']:.2%}"
     s = (f"epoch {r['epoch'] + 1:>3}/{epochs} {r['phase']:<7} "
-         f"test acc {r['test_acc']:.2%}  loss {r['losses'].get('total', float('nan')):.3f}")
+         f"test acc {acc}  loss {r['losses'].get('total', float('nan')):.3f}")
     if r.get("selection"):
         u, lab = r["selection"]["union"], r["selection"]["labeled"]
         s += (f"  clean sel. P {u['precision']:.3f} R {u['recall']:.3f} F1 {u['f1']:.3f}"
@@ -210,7 +248,7 @@ def summary_line(r: dict, epochs: int, seconds: float) -> str:
 
 def postfix(r: dict) -> str:
     """The short per-epoch summary shown on the epoch bar."""
-    s = f"{r['phase']}, test acc {r['test_acc']:.1%}"
+    s = r["phase"] + ("" if r["test_acc"] is None else f", test acc {r['test_acc']:.1%}")
     if r.get("selection"):
         s += f", sel. F1 {r['selection']['union']['f1']:.2f}"
     return s

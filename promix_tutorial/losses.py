@@ -118,7 +118,7 @@ class MixTerm(NamedTuple):
 
 def mix_labeled(net, x_w: torch.Tensor, sel: Selection, num_classes: int, lam,
                 cfg: TrainConfig, gen: torch.Generator,
-                channels_last: bool) -> dict[str, MixTerm]:
+                channels_last: bool, rows: int | None = None) -> dict[str, MixTerm]:
     """The mixing terms of one network's step: mixup inside the labeled set (docs/method.md#debiased-training:
     lambda ~ Beta(4, 4), max(lambda, 1 - lambda)) and, with ``cfg.fmix``, the released code's FMix term
     (its own pairs, lambda ~ Beta(1, 1)); ``lam`` = (mixup, FMix, aux mixup, aux FMix).
@@ -128,11 +128,18 @@ def mix_labeled(net, x_w: torch.Tensor, sel: Selection, num_classes: int, lam,
     gets its own draw and its own forward pass; otherwise the auxiliary terms read the auxiliary
     head of the primary's passes (one pass per term fewer). Static shapes
     (`augment.labeled_pairs`): all B pairs go through the network, the pairs of unlabeled samples
-    with zero weight, so BatchNorm's statistics of a mixed pass include those pairs too."""
+    with zero weight, so BatchNorm's statistics of a mixed pass include those pairs too.
+
+    ``rows`` (``cfg.mix_buckets``, `schedule.mix_bucket_rows`): only the first ``rows`` pairs go
+    through the network, the labeled ones first, the rest padding of zero weight: the same loss
+    on the same pairs whenever the batch has at most ``rows`` labeled samples, else mixup over
+    a random ``rows`` of them. Shapes stay static (one per bucket)."""
     onehot = (sel.targets[:, None] == torch.arange(num_classes, device=x_w.device)).float()
 
     def mixed(kind: str, coef: float) -> tuple[Heads, torch.Tensor, torch.Tensor]:
         first, second, valid = augment.labeled_pairs(sel.labeled, gen)
+        if rows is not None and rows < len(first):
+            first, second, valid = first[:rows], second[:rows], valid[:rows]
         if kind == "mix":
             x, y = augment.mix_pairs(x_w, onehot, first, second, coef)
         else:
@@ -154,6 +161,13 @@ def mix_labeled(net, x_w: torch.Tensor, sel: Selection, num_classes: int, lam,
             out, y, valid = mixed(kind, lam[2 + i])
             terms["aux_" + kind] = MixTerm(out.aux, y, valid)
     return terms
+
+
+def mix_row_counts(labeled: torch.Tensor, rows: int) -> torch.Tensor:
+    """``[labeled rows, labeled rows beyond rows]`` of one batch (long, on the device, no host
+    sync): what a mix bucket of ``rows`` held and left out (`mix_labeled`)."""
+    n = labeled.sum()
+    return torch.stack([n, (n - rows).clamp_min(0)])
 
 
 def promix_losses(out: Views, mixed: dict[str, MixTerm], sel: Selection, pseudo: torch.Tensor,
@@ -211,12 +225,16 @@ def promix_losses(out: Views, mixed: dict[str, MixTerm], sel: Selection, pseudo:
 def warmup_losses(models, x_w: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> dict:
     """Warm-up and the CE baseline: cross-entropy on the weak view, primary head, for every
     network; under asymmetric noise plus the weighted `confidence_penalty`
-    (docs/method.md#warm-up). Returns the named terms and their sum ``total``."""
+    (docs/method.md#warm-up). ProMix's warm-up smooths the labels by
+    ``cfg.warmup_label_smoothing`` (the CE baseline never). Returns the named terms and their
+    sum ``total``."""
     penalize = cfg.warmup_conf_penalty and cfg.method == "promix"
+    smoothing = cfg.warmup_label_smoothing if cfg.method == "promix" else 0.0
     terms = {"ce": 0.0, "total": 0.0}
     for model in models:
         logits = heads(model, x_w).primary
-        ce = F.cross_entropy(logits, y)
+        ce = (F.cross_entropy(logits, y, label_smoothing=smoothing) if smoothing
+              else F.cross_entropy(logits, y))
         terms["ce"] = terms["ce"] + ce
         terms["total"] = terms["total"] + ce
         if penalize:

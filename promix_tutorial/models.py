@@ -6,7 +6,11 @@ head h_AP on one shared backbone (docs/method.md#networks; the CBR of the paper,
 - ``preact_resnet18``: PreAct ResNet-18, the network the paper's text names (DivideMix's version:
   3x3 stem, four stages of two pre-activation basic blocks, 512 features).
 - ``fast_cnn``: a small airbench-style CNN (conv -> max-pool -> BN -> GELU blocks, global max
-  pool, no residuals) for the ``fast`` and ``cpu`` presets.
+  pool, no residuals) for the ``cpu`` preset (and the ``fast`` preset's earlier runs).
+- ``airbench94`` / ``airbench95``: airbench's network body (Jordan 2024) for the ``fast`` preset:
+  a frozen 2x2 patch-whitening stem computed from the training images (`whitening_weights`),
+  conv blocks of widths (64, 256, 256) / (128, 384, 384) with Dirac-initialised convolutions and
+  BatchNorm weights frozen at 1 (docs/calibration.md#fast-preset).
 - ``digits_net``: a small CNN for scikit-learn's 8 x 8 digits (the ``tiny`` preset).
 """
 from __future__ import annotations
@@ -15,7 +19,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-MODEL_NAMES = ("resnet18", "preact_resnet18", "fast_cnn", "digits_net")
+MODEL_NAMES = ("resnet18", "preact_resnet18", "fast_cnn", "airbench94", "airbench95",
+               "digits_net")
+AIRBENCH_WIDTHS = {"airbench94": (64, 256, 256), "airbench95": (128, 384, 384)}
 
 
 class TwoHeads(nn.Module):
@@ -162,6 +168,101 @@ class FastCNN(nn.Module):
         return logits * self.logit_scale, aux * self.logit_scale
 
 
+# ----------------------------------------------------------------------------- airbench
+
+def whitening_weights(x_uint8_train: torch.Tensor, mean, std, kernel_size: int = 2,
+                      eps: float = 5e-4, max_images: int = 5000) -> torch.Tensor:
+    """The weights of airbench's patch-whitening stem, from training images only (no labels).
+
+    The second-moment matrix S of all ``kernel_size`` x ``kernel_size`` patches of the first
+    ``max_images`` normalised images (uint8 N x C x H x W, ``(x / 255 - mean) / std``) has
+    eigenvalues l and eigenvectors v; each filter is ``v / sqrt(l + eps)`` (largest l first), so
+    the filters' outputs on those patches have second moment ``diag(l / (l + eps))``, about the
+    identity. Returns ``(2 d, C, k, k)`` float32, d = C k^2: the filters and their negatives
+    (the GELU after the stem then keeps both signs)."""
+    k, c = kernel_size, x_uint8_train.shape[1]
+    d = c * k * k
+    m = torch.as_tensor(mean, dtype=torch.float32, device=x_uint8_train.device).view(1, -1, 1, 1)
+    s = torch.as_tensor(std, dtype=torch.float32, device=x_uint8_train.device).view(1, -1, 1, 1)
+    second = torch.zeros(d, d, dtype=torch.float64, device=x_uint8_train.device)
+    n = 0
+    images = x_uint8_train[:max_images]
+    for i in range(0, len(images), 500):  # chunks: all patches at once would take gigabytes
+        x = (images[i:i + 500].float() / 255.0 - m) / s
+        p = x.unfold(2, k, 1).unfold(3, k, 1).permute(0, 2, 3, 1, 4, 5).reshape(-1, d).double()
+        second += p.T @ p
+        n += len(p)
+    eigenvalues, eigenvectors = torch.linalg.eigh(second / max(n, 1))
+    w = (eigenvectors.T / torch.sqrt(eigenvalues.clamp_min(0) + eps)[:, None]).flip(0)
+    w = w.reshape(d, c, k, k).float()
+    return torch.cat([w, -w])
+
+
+class _FrozenScaleBN(nn.BatchNorm2d):
+    """BatchNorm whose weight (scale) stays 1 and only the bias trains (airbench)."""
+
+    def __init__(self, channels: int):
+        super().__init__(channels)
+        self.weight.requires_grad_(False)
+
+
+def _dirac_conv(cin: int, cout: int) -> nn.Conv2d:
+    """A 3x3 convolution whose first ``cin`` output channels start as the identity (Dirac), an
+    implicit residual at initialisation (airbench); the others keep PyTorch's initialisation."""
+    conv = nn.Conv2d(cin, cout, 3, padding=1, bias=False)
+    nn.init.dirac_(conv.weight.data[:cin])
+    return conv
+
+
+class AirbenchNet(nn.Module):
+    """airbench94's body with the two heads: a 2x2 patch-whitening convolution (weights frozen,
+    set from the training images by `set_whitening`; its bias trains), GELU, then per width w a
+    block conv -> max-pool -> BN -> GELU -> conv -> BN -> GELU (convolutions Dirac-initialised,
+    BatchNorm weights frozen at 1), global max pooling, and both heads' logits times
+    ``logit_scale`` (airbench: 1/9). For images of 16 x 16 pixels or more."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3,
+                 widths: tuple[int, ...] = AIRBENCH_WIDTHS["airbench94"],
+                 logit_scale: float = 1.0, whiten_kernel: int = 2):
+        super().__init__()
+        if len(widths) < 1 or any(int(w) < 1 for w in widths):
+            raise ValueError(f"airbench widths must be positive integers, got {widths!r}")
+        if not logit_scale > 0:
+            raise ValueError(f"airbench logit_scale must be positive, got {logit_scale!r}")
+        self.logit_scale = float(logit_scale)
+        self.whiten_kernel = whiten_kernel
+        cin = 2 * in_channels * whiten_kernel ** 2
+        self.whiten = nn.Conv2d(in_channels, cin, whiten_kernel, bias=True)
+        self.whiten.weight.requires_grad_(False)
+        layers: list[nn.Module] = [nn.GELU()]
+        for w in widths:
+            layers += [_dirac_conv(cin, w), nn.MaxPool2d(2), _FrozenScaleBN(w), nn.GELU(),
+                       _dirac_conv(w, w), _FrozenScaleBN(w), nn.GELU()]
+            cin = w
+        self.body = nn.Sequential(*layers)
+        self.heads = TwoHeads(cin, num_classes)
+
+    @torch.no_grad()
+    def set_whitening(self, weight: torch.Tensor) -> None:
+        """Set the stem's frozen filters (`whitening_weights` of the training images)."""
+        self.whiten.weight.copy_(weight.to(self.whiten.weight.device))
+
+    def features(self, x):
+        return F.adaptive_max_pool2d(self.body(self.whiten(x)), 1).flatten(1)
+
+    def forward(self, x):
+        logits, aux = self.heads(self.features(x))
+        if self.logit_scale == 1.0:
+            return logits, aux
+        return logits * self.logit_scale, aux * self.logit_scale
+
+
+def bn_bias_parameters(net: nn.Module) -> list[nn.Parameter]:
+    """The biases of ``net``'s BatchNorm layers (the group airbench trains at a scaled rate)."""
+    return [m.bias for m in net.modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.bias is not None]
+
+
 # ----------------------------------------------------------------------------- digits
 
 class DigitsNet(nn.Module):
@@ -191,6 +292,9 @@ def build_model(name: str, num_classes: int, in_channels: int = 3, **kwargs) -> 
         return PreActResNet18(num_classes, in_channels, **kwargs)
     if name == "fast_cnn":
         return FastCNN(num_classes, in_channels, **kwargs)
+    if name in AIRBENCH_WIDTHS:
+        kwargs.setdefault("widths", AIRBENCH_WIDTHS[name])
+        return AirbenchNet(num_classes, in_channels, **kwargs)
     if name == "digits_net":
         return DigitsNet(num_classes, in_channels, **kwargs)
     raise ValueError(f"unknown model {name!r}: choose one of {', '.join(MODEL_NAMES)}")

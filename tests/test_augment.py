@@ -190,3 +190,54 @@ def test_mix_lambdas_are_beta_max_and_seeded():
     xm, ym, used = A.mixup(torch.ones(4, 2), torch.eye(4)[:, :2].clone(), generator=gen(),
                            lam=0.75)
     assert used == 0.75 and torch.allclose(ym.sum(1), torch.eye(4)[:, :2].sum(1))
+
+
+def _device_data(x):
+    from promix_tutorial.devices import DeviceData
+    y = torch.zeros(len(x), dtype=torch.long)
+    return DeviceData(x, y, y, x[:2], y[:2], (0.5,) * 3, (0.25,) * 3, pad=4, flip=True,
+                      num_classes=10)
+
+
+def test_views_in_chunks_hand_each_batch_its_own_images(batch, monkeypatch):
+    """With the augmentation replaced by the identity, every batch gets the rows of its own
+    indices, from ``chunks`` calls per epoch (the last group may be smaller)."""
+    from promix_tutorial.devices import views_in_chunks
+    calls = []
+    monkeypatch.setattr(A, "weak_augment", lambda x, **kw: calls.append(len(x)) or x)
+    monkeypatch.setattr(A, "strong_augment", lambda x, **kw: x + 1)
+    perm = torch.randperm(64, generator=gen(2))
+    batches = [perm[i * 9:(i + 1) * 9] for i in range(7)]
+    views = list(views_in_chunks(_device_data(batch), batches, 3, True, gen()))
+    assert calls == [27, 27, 9] and len(views) == 7
+    for idx, (w, s) in zip(batches, views):
+        assert torch.equal(w, batch[idx]) and torch.equal(s, batch[idx] + 1)
+    weak_only = list(views_in_chunks(_device_data(batch), batches, 2, False, gen()))
+    assert all(s is None for _, s in weak_only)
+
+
+def test_views_in_chunks_have_the_per_batch_distribution():
+    """Views made in chunks cannot equal per-batch views for the same generator state (each op
+    draws a whole chunk's numbers in one call), so the test compares their distributions: one
+    image, 512 strong views each way; per view its mean pixel, its share of grey pixels (Cutout,
+    geometric fill) and its mean distance from the image agree within 4 standard errors, and
+    the chunked views are not a copy of the per-batch ones; no call waits for a GPU."""
+    from promix_tutorial.devices import batch_views, views_in_chunks
+    img = torch.randint(0, 256, (1, 3, 32, 32), dtype=torch.uint8, generator=gen(3))
+    data = _device_data(img.expand(512, -1, -1, -1).contiguous())
+    batches = list(torch.arange(512).split(64))
+    g = gen(5)
+    per_batch = torch.cat([batch_views(data, data.x_train[i], True, g, True)[1]
+                           for i in batches])
+    chunked = torch.cat([s for _, s in views_in_chunks(data, batches, 2, True, gen(5), True)])
+    assert not torch.equal(per_batch, chunked)
+
+    def stats(v):
+        f = v.float()
+        return {"mean": f.mean((1, 2, 3)), "grey": (v == A.GREY).float().mean((1, 2, 3)),
+                "distance": (f - img.float()).abs().mean((1, 2, 3))}
+
+    for (name, a), b in zip(stats(per_batch).items(), stats(chunked).values()):
+        se = (a.var() / len(a) + b.var() / len(b)).sqrt()
+        assert (a.mean() - b.mean()).abs() < 4 * se, name
+    assert sync_ops_in(lambda: list(views_in_chunks(data, batches, 2, True, gen(), True))) == {}

@@ -10,6 +10,8 @@ from promix_tutorial.models import MODEL_NAMES, build_model, count_parameters
     ("preact_resnet18", (2, 3, 32, 32), {}),
     ("fast_cnn", (2, 3, 32, 32), {}),
     ("fast_cnn", (2, 3, 32, 32), {"widths": (32, 64, 128)}),
+    ("airbench94", (2, 3, 32, 32), {}),
+    ("airbench95", (2, 3, 32, 32), {}),
     ("digits_net", (2, 1, 8, 8), {}),
 ])
 def test_two_heads_shapes(name, shape, kw):
@@ -31,14 +33,20 @@ def test_parameter_counts():
     assert 11_000_000 < count_parameters(build_model("preact_resnet18", 10)) < 11_300_000
     assert 11_100_000 < count_parameters(build_model("resnet18", 10)) < 11_300_000
     assert count_parameters(build_model("fast_cnn", 10, widths=(32, 64, 128))) < 400_000
+    # airbench94: 1.97 M weights; frozen: the stem's filters and the BatchNorm scales
+    assert 1_900_000 < count_parameters(build_model("airbench94", 10)) < 2_000_000
+    assert 4_000_000 < count_parameters(build_model("airbench95", 10)) < 5_000_000
 
 
 def test_bad_names_and_widths():
-    assert set(MODEL_NAMES) == {"resnet18", "preact_resnet18", "fast_cnn", "digits_net"}
+    assert set(MODEL_NAMES) == {"resnet18", "preact_resnet18", "fast_cnn", "airbench94",
+                                "airbench95", "digits_net"}
     with pytest.raises(ValueError, match="unknown model"):
         build_model("resnet50", 10)
     with pytest.raises(ValueError, match="widths"):
         build_model("fast_cnn", 10, widths=(0, 64))
+    with pytest.raises(ValueError, match="widths"):
+        build_model("airbench94", 10, widths=(0, 64))
 
 
 def test_fast_cnn_logit_scale(tmp_path):
@@ -61,6 +69,6 @@ def test_fast_cnn_logit_scale(tmp_path):
     assert all(net.logit_scale == 0.25 for net in trainer.nets)
     assert with_added_fields({})["logit_scale"] == 1.0  # runs saved before the field: unscaled
     with pytest.raises(ValueError, match="logit_scale"):
-        make_config("paper", "cifar10", "sym:0.5", logit_scale=0.5)   # not a fast_cnn
+        make_config("paper", "cifar10", "sym:0.5", logit_scale=0.5)   # not fast_cnn / airbench
     with pytest.raises(ValueError, match="logit_scale"):
         make_config("fast", "cifar10", "sym:0.5", logit_scale=-1.0)

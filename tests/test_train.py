@@ -231,31 +231,50 @@ def step_inputs(trainer, epoch=1, n=64):
     return idx, x_w, x_s, gen
 
 
-def step_batch(trainer, idx, x_w, x_s, phase, gen, lam):
+def step_batch(trainer, idx, x_w, x_s, phase, gen, lam, mix_rows=None):
     """A `Batch` of the given views in ``phase`` (gamma 1, lambda_u 0.1, LGA on)."""
-    plan = engine.EpochPlan(1, phase, 1.0, 0.1, True)
+    plan = engine.EpochPlan(1, phase, 1.0, 0.1, True, mix_rows)
     return engine.Batch(idx, x_w, x_s if phase == "promix" else None,
                         trainer.data.y_noisy[idx], plan, gen, lam)
 
 
-def test_promix_step_has_no_host_sync(tmp_path):
+def cifar_like_npz(folder, n_train=64, n_test=20):
+    """A small CIFAR-shaped arrays file (random images) for the GPU presets' networks."""
+    rng = np.random.default_rng(0)
+    npz = folder / "cifar_like.npz"
+    np.savez(npz, x_train=rng.integers(0, 256, (n_train, 32, 32, 3), dtype=np.uint8),
+             y_train=np.arange(n_train) % 10, y_test=np.arange(n_test) % 10,
+             x_test=rng.integers(0, 256, (n_test, 32, 32, 3), dtype=np.uint8))
+    return str(npz)
+
+
+@pytest.mark.parametrize("options", ["tiny", "fast"])
+def test_promix_step_has_no_host_sync(tmp_path, options):
     """No call in a ProMix step (LGA on, every loss term) that makes a host wait for a GPU:
     no boolean-mask indexing (nonzero / masked_select), no .item() / int() / bool() of a tensor
-    (_local_scalar_dense). Counted with the profiler on the CPU; the same calls sync on CUDA."""
+    (_local_scalar_dense). Counted with the profiler on the CPU; the same calls sync on CUDA.
+    ``fast``: the fast preset's options (airbench94, the BatchNorm-bias group, a mix bucket of
+    half the batch, label smoothing in the warm-up)."""
     from torch.profiler import ProfilerActivity, profile
-    trainer = engine.Trainer(tiny(epochs=4, warmup_epochs=1, lga_start=1), tmp_path, progress=False)
+    cfg = tiny(epochs=4, warmup_epochs=1, lga_start=1) if options == "tiny" else make_config(
+        "fast", cifar_like_npz(tmp_path), "sym:0.5", epochs=4, warmup_epochs=1, lga_start=1,
+        batch_size=32, eval_batch_size=32, device="cpu", warmup_label_smoothing=0.2)
+    trainer = engine.Trainer(cfg, tmp_path / "run", progress=False)
     trainer.css = torch.rand(trainer.css.shape, generator=torch.Generator().manual_seed(0)) < 0.5
     idx, x_w, x_s, gen = step_inputs(trainer)
     tally = trainer.new_tally()
-    lam = schedule.epoch_mix_lambdas(trainer.cfg, 1, 1, 2)[0]
+    lam = schedule.epoch_mix_lambdas(trainer.cfg, 1, 1, 2)[0].tolist()
+    rows = 32 if options == "fast" else None
     for phase in ("warmup", "promix"):
-        batch = step_batch(trainer, idx, x_w, x_s, phase, gen, lam)
+        batch = step_batch(trainer, idx, x_w, x_s, phase, gen, lam, rows)
         trainer.tally_step(tally, idx, trainer.train_step(batch))
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             trainer.tally_step(tally, idx, trainer.train_step(batch))
         syncs = {e.key: e.count for e in prof.key_averages() if e.key in SYNC_OPS}
         assert syncs == {}, (phase, syncs)
     assert int(tally.labeled.sum()) > 0 and float(tally.loss_sums["unl"]) > 0
+    if rows:  # the bucket's counts reached the tally
+        assert 0 < int(tally.mix[0]) <= 64
 
 
 @pytest.mark.cuda
@@ -312,18 +331,13 @@ class _NumpyInTorchOps(torch.overrides.TorchFunctionMode):
 
 @pytest.mark.parametrize("preset", ["fast", "paper"])
 def test_no_numpy_value_reaches_a_torch_op_in_training_epochs(tmp_path, preset):
-    """Whole warm-up and ProMix epochs of the GPU presets' loop (fast: fast_cnn with scaled
-    logits, channels_last; paper: ResNet-18, FMix, each head mixed separately), on a small
-    CIFAR-shaped arrays file: no torch op gets a NumPy scalar or array. Without the float()
-    of the mixup coefficients in losses.mix_labeled this fails with {'mul at augment.py:337': 24}
-    (8 per fast step)."""
-    rng = np.random.default_rng(0)
-    npz = tmp_path / "cifar_like.npz"
-    np.savez(npz, x_train=rng.integers(0, 256, (48, 32, 32, 3), dtype=np.uint8),
-             y_train=np.arange(48) % 10, x_test=rng.integers(0, 256, (20, 32, 32, 3),
-                                                             dtype=np.uint8),
-             y_test=np.arange(20) % 10)
-    cfg = make_config(preset, str(npz), "sym:0.5", epochs=4, warmup_epochs=1, lga_start=1,
+    """Whole warm-up and ProMix epochs of the GPU presets' loop (fast: airbench94 with scaled
+    logits, channels_last, mix buckets, views in chunks; paper: ResNet-18, FMix, each head mixed
+    separately), on a small CIFAR-shaped arrays file: no torch op gets a NumPy scalar or array.
+    With the mixup coefficients left NumPy (the loop passes Python floats, and
+    losses.mix_labeled float()s them) this failed with {'mul at augment.py:337': 24}."""
+    npz = cifar_like_npz(tmp_path, n_train=48)
+    cfg = make_config(preset, npz, "sym:0.5", epochs=4, warmup_epochs=1, lga_start=1,
                       batch_size=16, eval_batch_size=64, device="cpu")
     trainer = engine.Trainer(cfg, tmp_path / "run", progress=False)
     trainer.css = torch.rand(trainer.css.shape, generator=torch.Generator().manual_seed(0)) < 0.5
