@@ -257,3 +257,26 @@ def test_fast_preset_values_and_the_archived_one():
     assert old.differences({**saved, "primary_dml": old.primary_dml,
                             "lga_guess": old.lga_guess, "logit_scale": 1.0}) == {}
     assert with_added_fields({})["mix_buckets"] == 0 and with_added_fields({})["eval_every"] == 1
+
+
+def test_fast_design_counts_passes_and_predicts_the_archived_run(tmp_path):
+    """benchmarks/fast_design.py: forward passes per image of a ProMix step are 2 networks x
+    (weak + strong + the bucket's share of the batch), 2 in the warm-up; its H100 model,
+    applied to the preset of the one H100 run, predicts that run's measured 278 s within 5%."""
+    import importlib.util
+    from pathlib import Path
+    from promix_tutorial.config import ARCHIVED_FAST
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "fast_design.py"
+    spec = importlib.util.spec_from_file_location("fast_design", path)
+    fd = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fd)
+    tr = fd._trainer("today", fd._random_npz(tmp_path, n=32), tmp_path, batch=16)
+    quarter, whole = fd.step_flops(tr, "promix", 4), fd.step_flops(tr, "promix", 16)
+    assert quarter["passes_per_image"] == 4.5 and whole["passes_per_image"] == 6.0
+    assert fd.step_flops(tr, "warmup", None)["passes_per_image"] == 2.0
+    assert quarter["flops_per_image"] < whole["flops_per_image"]
+    cfg = make_config("fast", "cifar10", "sym:0.8", **ARCHIVED_FAST)
+    p = fd.predict_h100(cfg, 1.0, 1.0, 1.0)
+    run_s = cfg.warmup_epochs * p["warmup_epoch_s"] + (cfg.epochs - cfg.warmup_epochs) * \
+        p["promix_epoch_s"]
+    assert abs(run_s - 278) < 0.05 * 278
