@@ -166,8 +166,9 @@ class TrainConfig:
     augment_chunks: int = 0           # >0: an epoch's views made in this many large calls
     #                                   (few kernel launches); 0: per batch
     eval_batch_size: int = 1024
-    eval_every: int = 1               # test accuracy and Fig. 3 baselines every k epochs (and
-    #                                   at recorded and last epochs); CSS still every epoch
+    eval_every: int = 1               # test accuracy and Fig. 3 baselines every k epochs from
+    #                                   the first ProMix one (and at the warm-up's last, recorded
+    #                                   and last epochs); CSS still before every ProMix epoch
     tta_flip: bool = False            # the last epoch's test accuracy averages the logits of
     #                                   each image and its mirror image
     record_epochs: tuple[int, ...] = ()  # epochs whose per-sample arrays are saved (.npz);

@@ -81,11 +81,13 @@ def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
 
 def eval_splits(cfg: TrainConfig, epoch: int) -> dict[str, bool]:
     """What the eval pass after ``epoch`` covers (`evaluation.evaluate`): the test split (and
-    the Fig. 3 baselines) every ``cfg.eval_every``-th epoch, every recorded epoch and the last
-    one, with flipped copies at the last one if ``cfg.tta_flip``; the training split then, and
-    before every ProMix epoch, whose CSS ranks its losses."""
+    the Fig. 3 baselines) every ``cfg.eval_every``-th epoch counted from the first ProMix epoch,
+    at the warm-up's last epoch, every recorded epoch and the last one, with flipped copies at
+    the last one if ``cfg.tta_flip``; the training split then, and before every ProMix epoch,
+    whose CSS ranks its losses."""
     last = epoch == cfg.epochs - 1
-    test = (epoch + 1) % cfg.eval_every == 0 or last or epoch in cfg.record_epochs
+    test = ((epoch - cfg.warmup_epochs) % cfg.eval_every == 0 or last
+            or epoch == cfg.warmup_epochs - 1 or epoch in cfg.record_epochs)
     css = cfg.method == "promix" and epoch >= cfg.warmup_epochs - 1
     return {"train": test or css, "test": test, "tta": cfg.tta_flip and last}
 
