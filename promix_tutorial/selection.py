@@ -8,6 +8,7 @@ outputs live on the inputs' device):
 - :func:`label_guessing_by_agreement` LGA, Eq. 8: both networks confident and agreeing.
 - :func:`small_loss_selection`        Co-teaching / JoCoR baseline (Fig. 3).
 - :func:`gmm_clean_probability`, :func:`gmm_selection`  DivideMix baseline (Fig. 3).
+- :func:`select_clean`                one of these rules by name: what a run trains on.
 - :func:`precision_recall_f1`         selection quality against the known clean mask (Fig. 3).
 
 The labeled set of ProMix is ``D_l = CSS | MHCS (| LGA)``; everything else is unlabeled.
@@ -27,8 +28,11 @@ __all__ = [
     "small_loss_selection",
     "gmm_clean_probability",
     "gmm_selection",
+    "select_clean",
     "precision_recall_f1",
 ]
+
+SELECTION_RULES = ("promix", "gmm", "small_loss")
 
 
 def _ceil(x: float) -> int:
@@ -256,6 +260,23 @@ def gmm_selection(losses: torch.Tensor, threshold: float = 0.5, *, seed: int = 0
         bool ``(N,)`` mask on ``losses.device``.
     """
     return gmm_clean_probability(losses, seed=seed) > threshold
+
+
+def select_clean(rule: str, losses: torch.Tensor, labels: torch.Tensor, num_classes: int, *,
+                 rho: float = 0.5, threshold: float = 0.5, forget_rate: float = 0.5,
+                 seed: int = 0) -> torch.Tensor:
+    """One network's clean set for the next epoch by the rule its run trains with, so that each
+    method of Fig. 3 selects with its own rule in its own run (the paper's comparison):
+    ``"promix"``: CSS (Eq. 1-2) at budget ``rho``; ``"gmm"``: DivideMix's `gmm_selection` at
+    ``threshold``; ``"small_loss"``: Co-teaching/JoCoR's `small_loss_selection` at
+    ``forget_rate``. Returns a bool ``(N,)`` mask on ``losses.device``."""
+    if rule == "promix":
+        return class_wise_small_loss(losses, labels, num_classes, rho)
+    if rule == "gmm":
+        return gmm_selection(losses, threshold, seed=seed)
+    if rule == "small_loss":
+        return small_loss_selection(losses, forget_rate)
+    raise ValueError(f"unknown selection rule {rule!r}: choose one of {', '.join(SELECTION_RULES)}")
 
 
 def precision_recall_f1(selected, is_clean) -> tuple[float, float, float]:

@@ -419,3 +419,20 @@ def test_confident_learning_keeps_the_samples_whose_prediction_agrees():
     assert s["precision"] == 1.0 and s["recall"] == 1.0 and s["count"] == int((~flip).sum())
     wrong = confident_learning(probs.roll(1, dims=1), noisy, noisy == clean)
     assert wrong["f1"] < 0.5   # predictions of another class flag the right labels instead
+
+
+def test_select_clean_dispatches_each_rule_by_name():
+    from promix_tutorial.selection import (class_wise_small_loss, gmm_selection, select_clean,
+                                           small_loss_selection)
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.arange(300) % 3
+    losses = torch.cat([torch.rand(200, generator=gen) * 0.2, 1 + torch.rand(100, generator=gen)])
+    assert torch.equal(select_clean("promix", losses, labels, 3, rho=0.4),
+                       class_wise_small_loss(losses, labels, 3, 0.4))
+    assert torch.equal(select_clean("gmm", losses, labels, 3, threshold=0.7, seed=1),
+                       gmm_selection(losses, 0.7, seed=1))
+    assert torch.equal(select_clean("small_loss", losses, labels, 3, forget_rate=0.25),
+                       small_loss_selection(losses, 0.25))
+    assert int(select_clean("small_loss", losses, labels, 3, forget_rate=0.25).sum()) == 225
+    with pytest.raises(ValueError, match="unknown selection rule 'jocor'"):
+        select_clean("jocor", losses, labels, 3)
