@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from .config import TrainConfig
 from .devices import DeviceData
 from .losses import Selection
-from .metrics import selection_scores, tuned_gmm, tuned_small_loss
+from .metrics import confident_learning, selection_scores, tuned_gmm, tuned_small_loss
 from .runs import samples_path, save_npz
 from .schedule import cosine_lr
 
@@ -144,7 +144,9 @@ def epoch_record(cfg: TrainConfig, epoch: int, phase: str, tally: EpochTally, se
     if ev.train_losses is not None:
         rec["baselines"] = {
             "small_loss": tuned_small_loss(ev.train_losses[0], data.is_clean),
-            "gmm": tuned_gmm(ev.train_losses[0], data.is_clean, seed=cfg.seed)}
+            "gmm": tuned_gmm(ev.train_losses[0], data.is_clean, seed=cfg.seed),
+            "cleanlab": confident_learning(ev.train_logits[0].softmax(1), data.y_noisy,
+                                           data.is_clean)}
     return rec
 
 

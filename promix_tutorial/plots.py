@@ -213,8 +213,9 @@ def plot_selection_f1(run, ax=None, baseline_run=None, title: str | None = None)
     network 1) against DivideMix's GMM and small-loss selection, each tuned two ways: ONCE for
     the whole run (one threshold / forget rate with the best mean F1, as the paper tuned them;
     `metrics.once_tuned`; solid) and, thinner, for the best F1 of every epoch (an oracle no
-    method has; dashed / dotted). The baselines are applied to ``baseline_run``'s network losses
-    when given (e.g. a CE run), else to this run's own network.
+    method has; dashed / dotted), and cleanlab's confident learning where the run recorded it
+    (`metrics.confident_learning`, nothing to tune). The baselines are applied to
+    ``baseline_run``'s network when given (e.g. a CE run), else to this run's own network.
 
     The two baselines often give the same F1 (the GMM's clean probability orders the samples as
     their losses do), so their lines lie on top of each other. Every line is still drawn, GMM's
@@ -250,6 +251,10 @@ def plot_selection_f1(run, ax=None, baseline_run=None, title: str | None = None)
             if same and k == "small_loss":
                 label += " (coincides with the GMM line)"
             ax.plot(bep, f1, ls=ls[k], lw=lw, ms=ms, label=label, **marks[k])
+    cl = base.series("baselines.cleanlab.f1")
+    if np.isfinite(cl).any():  # confident learning: nothing to tune
+        ax.plot(bep, cl, color="C3", marker="d", ms=4, lw=1, label=f"cleanlab (confident "
+                f"learning){src}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("selection F1")
     ax.set_ylim(0, 1.02)

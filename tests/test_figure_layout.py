@@ -280,3 +280,20 @@ def test_the_overlap_check_fails_on_overlapping_names():
     ax.set_xticks(np.arange(10), CIFAR10, rotation=30, ha="right", rotation_mode="anchor")
     with pytest.raises(AssertionError, match="overlap"):
         assert_ticks_apart(ax)
+
+
+def test_selection_f1_draws_cleanlab_where_the_run_recorded_it(tmp_path):
+    run = make_run(tmp_path / "a")
+    ax = plots.plot_selection_f1(run)
+    assert not any("cleanlab" in line.get_label() for line in ax.lines)
+    hist = tmp_path / "b"
+    make_run(hist)
+    import json
+    data = json.loads((hist / "history.json").read_text())
+    for r in data["epochs"]:
+        r["baselines"]["cleanlab"] = {"f1": 0.4, "precision": 0.5, "recall": 0.3, "count": 9}
+    (hist / "history.json").write_text(json.dumps(data))
+    ax = plots.plot_selection_f1(RunHistory(hist))
+    [line] = [ln for ln in ax.lines if "cleanlab" in ln.get_label()]
+    assert list(line.get_ydata()) == [0.4] * 6
+    assert_legends_clear(ax.figure, inside_figure=False)

@@ -56,6 +56,8 @@ def test_history_records_everything_the_notebooks_plot(full_runs):
     assert abs(sum(last["prior_u"]) - 1) < 1e-3 and len(last["selected_per_class"]) == 10
     assert promix.records[0]["phase"] == "warmup" and "selection" not in promix.records[0]
     assert 0 < last["baselines"]["gmm"]["f1"] <= 1 and 0 <= last["baselines"]["small_loss"]["forget_rate"] < 1
+    # cleanlab's confident learning on network 1's probabilities: a real selection at 50% noise
+    assert last["baselines"]["cleanlab"]["f1"] > 0.6 and last["baselines"]["cleanlab"]["count"] > 0
     s = promix.samples()
     n = promix.info["n_train"]
     assert s["probs"].dtype == np.float16 and s["probs"].shape == (2, n, 10)
