@@ -19,7 +19,8 @@ import json
 import sys
 from pathlib import Path
 
-from promix_tutorial.config import ABLATION_LABELS, ablation_study_configs
+from promix_tutorial.config import ABLATION_LABELS
+from promix_tutorial.profiles import ablation_study_configs
 from promix_tutorial.runs import RunHistory
 from promix_tutorial.results import ablation_table, load_cells
 from promix_tutorial.cli import add_launcher_args
@@ -36,7 +37,7 @@ def row_line(label: str, cell, record: dict) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile", default="cpu", choices=["gpu", "cpu", "ci"])
-    ap.add_argument("--noise", default=None, help="default: the profile's (config.ABLATION_STUDY)")
+    ap.add_argument("--noise", default=None, help="default: the profile's (profiles.ABLATION_STUDY)")
     ap.add_argument("--rows", nargs="+", default=None, choices=list(ABLATION_LABELS),
                     help="ablation keys to run (default: all seven)")
     ap.add_argument("--epochs", type=int, default=None, help="shorter runs (smoke tests)")

@@ -3,7 +3,7 @@ network 1) vs DivideMix's GMM and small-loss selection, each tuned once for the 
 threshold / forget rate, as the paper tuned them: `metrics.once_tuned`) and re-tuned for the best
 F1 every epoch (an oracle), on the offline CIFAR-10 copy (JPEG quality 75).
 
-The noise defaults to the one notebook 02 draws Fig. 3 at for the preset (`config.figure_noise`:
+The noise defaults to the one notebook 02 draws Fig. 3 at for the preset (`profiles.figure_noise`:
 sym:0.5 for `cpu`, the paper's sym:0.8 otherwise). With the `cpu` preset the ProMix run is the
 accuracy_cpu cell of that noise and seed (runs/accuracy_cpu/promix__<noise>__seed<seed>): a
 finished run there is read, not retrained; otherwise it is trained (about 13 minutes on 2 idle
@@ -27,7 +27,8 @@ import torch
 
 matplotlib.use("Agg")
 
-from promix_tutorial.config import figure_noise, make_config  # noqa: E402
+from promix_tutorial.config import make_config  # noqa: E402
+from promix_tutorial.profiles import figure_noise
 from promix_tutorial.metrics import css_budget_f1, once_tuned  # noqa: E402
 from promix_tutorial.runs import save_json  # noqa: E402
 from promix_tutorial.plots import plot_selection_f1  # noqa: E402

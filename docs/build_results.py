@@ -315,7 +315,7 @@ def section_ci_table5(out: list[str]) -> None:
     for n in cell_noises(cells):
         out += ["## Table 5 on the digits: the `ci` profile's scale {#ci-table5}", "",
                 f"Notebook 05's seven rows at the `ci` profile's ablation-study scale "
-                f"(`config.ABLATION_STUDY[\"ci\"]`: the `tiny` preset, {cells[0]['n_train']:,} "
+                f"(`profiles.ABLATION_STUDY[\"ci\"]`: the `tiny` preset, {cells[0]['n_train']:,} "
                 f"training / {cells[0]['n_test']:,} test digits, {n}, "
                 f"{cells[0]['epochs']} epochs), seeds {', '.join(map(str, seeds))}: "
                 f"`python benchmarks/ablation_rows.py --profile ci --seeds "

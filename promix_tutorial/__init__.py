@@ -11,7 +11,7 @@ tests/test_layers.py checks it):
 - selection, debias, metrics: the paper's equations as pure functions (CSS, MHCS, LGA, the
   class prior, debiased margin loss and pseudo-labels) and selection scores;
 - augment, models: batched augmentation on the training device; the networks with two heads;
-- config: TrainConfig, presets, ablations, notebook profiles;
+- config, profiles: TrainConfig, presets and ablations; the notebooks' profiles;
 - schedule, devices, pretrain, losses, evaluation, engine: the learning rate and ramps; data,
   device and precision; self-supervised starts; a step's loss terms; an epoch's records; the loop;
 - results, cells, sweep, reference: results tables, running cells (locally, on SLURM), grids

@@ -17,8 +17,7 @@ The short presets scale the prior momentum m of Eq. 7 so that the prior's memory
 the same fraction of all training steps as in the paper (docs/calibration.md#prior-momentum).
 Every field can be overridden: ``make_config("fast", "cifar10", "sym:0.5", epochs=30)``.
 
-Profiles (notebooks): ``$PROMIX_PROFILE`` = ``gpu`` | ``cpu`` | ``ci`` | ``reference`` (the
-shipped full-scale GPU runs, read not trained; reference.py); unset: ``gpu`` with CUDA, else ``cpu``.
+The notebooks' profiles, which pick a preset for the machine at hand, are in profiles.py.
 """
 from __future__ import annotations
 
@@ -30,9 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .noise import NoiseSpec
-from .runs import runs_root, sha256_file
+from .runs import sha256_file
 
-PROFILES = ("gpu", "cpu", "ci", "reference")
 PRESETS = ("paper", "fast", "cpu", "tiny")
 METHODS = ("promix", "ce")
 
@@ -388,35 +386,8 @@ def start_checksum(path: str | os.PathLike) -> str:
     return sha256_file(f)
 
 
-def current_profile() -> str:
-    """The notebook profile from ``$PROMIX_PROFILE`` (see module docstring)."""
-    value = os.environ.get("PROMIX_PROFILE", "").strip().lower()
-    if not value:
-        import torch
-        return "gpu" if torch.cuda.is_available() else "cpu"
-    if value not in PROFILES:
-        raise ValueError(f"PROMIX_PROFILE={value!r} is not a profile: use one of "
-                         f"{', '.join(PROFILES)} (or leave it unset to pick gpu/cpu automatically).")
-    return value
-
-
-def notebook_runs_dir(profile: str) -> Path:
-    """Where a notebook in ``profile`` keeps its runs: ``runs_root() / profile``; for ``ci`` a
-    fresh temporary folder (``promix-ci-*``) that is removed when the kernel exits, so CI runs
-    are self-contained and leave nothing behind."""
-    if profile != "ci":
-        return runs_root() / profile
-    import atexit, shutil, tempfile  # noqa: E401
-    folder = Path(tempfile.mkdtemp(prefix="promix-ci-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    return folder
-
-
-PROFILE_PRESET = {"gpu": "fast", "cpu": "cpu", "ci": "tiny", "reference": "fast"}
-
-# The shipped reference runs (benchmarks/results/reference) were made with an earlier fast preset
-# (fast_cnn, unscaled logits); the reference profile asks for that config so the notebooks load
-# them. Set REFERENCE_FAST = {} when runs of today's preset replace them (docs/gpu.md#reference-runs).
+# The fast preset before its redesign: the shipped reference runs and the archived H100 run
+# were made with it (docs/gpu.md#reference-runs).
 ARCHIVED_FAST_SCHEDULE = dict(lr=0.1, lr_min=1e-4, lr_per_step=False, lr_warmup_frac=0.0,
                               nesterov=False)
 ARCHIVED_FAST = dict(ARCHIVED_FAST_SCHEDULE, model="fast_cnn", logit_scale=1 / 9, epochs=60,
@@ -424,57 +395,3 @@ ARCHIVED_FAST = dict(ARCHIVED_FAST_SCHEDULE, model="fast_cnn", logit_scale=1 / 9
                      unlabeled_ramp_epochs=20, lga_start=35, eval_batch_size=2048,
                      prior_momentum=0.998, bn_bias_lr_scale=1.0, mix_buckets=0,
                      augment_chunks=0, eval_every=1, tta_flip=False)  # CIFAR-10's values
-REFERENCE_FAST = dict(ARCHIVED_FAST, logit_scale=1.0)
-
-
-def profile_config(profile: str, noise: str = "sym:0.5", dataset: str = "cifar10",
-                   **overrides) -> TrainConfig:
-    """The config a notebook runs in ``profile``: ``gpu`` -> `fast` preset on full CIFAR,
-    ``cpu`` -> `cpu` preset (CIFAR subset), ``ci`` -> `tiny` preset (digits), ``reference`` ->
-    the `fast` preset's config of the shipped full-scale runs (read, not trained), i.e. with
-    `REFERENCE_FAST`."""
-    if profile not in PROFILE_PRESET:
-        raise ValueError(f"unknown profile {profile!r}: use one of {', '.join(PROFILES)}")
-    if profile == "reference":
-        overrides = {**REFERENCE_FAST, **overrides}
-    return make_config(PROFILE_PRESET[profile], dataset, noise, **overrides)
-
-
-# Notebook 05's ablation study (Table 5) per profile: (noise, overrides of the profile's preset).
-# The cpu rows are seed-0 cells of benchmarks/accuracy_cpu.py, at asym:0.4 because 80% symmetric
-# noise defeats ProMix at that scale (docs/calibration.md#notebook-noise).
-ABLATION_STUDY = {
-    "gpu": ("sym:0.8", {}),
-    "cpu": ("asym:0.4", {}),
-    "ci": ("sym:0.8", dict(epochs=9, warmup_epochs=3, lga_start=6, gamma_ramp_epochs=2,
-                           unlabeled_ramp_epochs=3)),
-}
-ABLATION_STUDY["reference"] = ABLATION_STUDY["gpu"]  # the shipped runs are the gpu profile's
-
-
-# The noise of Fig. 3 (notebook 02) and Fig. 4 (notebook 03) per profile: the paper's 80%
-# symmetric except at the cpu scale, whose runs are benchmarks/accuracy_cpu.py cells
-# (docs/calibration.md#notebook-noise).
-FIGURE_NOISE = {
-    "fig3": {"cpu": "sym:0.5"},
-    "fig4": {"cpu": "asym:0.4"},
-}
-PAPER_FIGURE_NOISE = "sym:0.8"
-
-
-def figure_noise(figure: str, profile: str) -> str:
-    """The noise at which ``profile`` draws ``figure`` ("fig3": notebook 02, "fig4": notebook
-    03): `FIGURE_NOISE`, else the paper's 80% symmetric."""
-    if figure not in FIGURE_NOISE:
-        raise ValueError(f"unknown figure {figure!r}: use one of {', '.join(FIGURE_NOISE)}")
-    if profile not in PROFILE_PRESET:
-        raise ValueError(f"unknown profile {profile!r}: use one of {', '.join(PROFILES)}")
-    return FIGURE_NOISE[figure].get(profile, PAPER_FIGURE_NOISE)
-
-
-def ablation_study_configs(profile: str, noise: str | None = None) -> dict[str, TrainConfig]:
-    """ProMix and its six Table 5 ablations (label -> config) at ``profile``'s ablation-study
-    scale (`ABLATION_STUDY`); ``noise`` replaces the profile's default noise."""
-    default_noise, overrides = ABLATION_STUDY.get(profile, (None, {}))  # bad profile: see below
-    return {label: profile_config(profile, noise or default_noise, ablation=key, **overrides)
-            for key, label in ABLATION_LABELS.items()}

@@ -11,7 +11,8 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-from .config import PROFILE_PRESET, TrainConfig, current_profile, notebook_runs_dir, profile_config
+from .config import TrainConfig
+from .profiles import PROFILE_PRESET, current_profile, notebook_runs_dir, profile_config
 from .devices import choose_threads, set_threads
 
 DATA_TEXT = {"digits": "8x8 digits", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
@@ -37,8 +38,8 @@ def describe_profile(profile: str) -> str:
 
 
 def setup(runs: bool = True) -> Setup:
-    """The profile (``$PROMIX_PROFILE``, `config.current_profile`) and the folder this
-    notebook's runs go to (`config.notebook_runs_dir`; None with ``runs=False``); sets PyTorch's
+    """The profile (``$PROMIX_PROFILE``, `profiles.current_profile`) and the folder this
+    notebook's runs go to (`profiles.notebook_runs_dir`; None with ``runs=False``); sets PyTorch's
     CPU threads as ``promix train`` chooses them for the profile's preset
     (`devices.choose_threads`); prints all three on one line (neither folder nor threads in the
     ``reference`` profile, which trains nothing)."""

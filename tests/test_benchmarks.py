@@ -76,7 +76,8 @@ def test_figure_notebooks_run_accuracy_cpu_cells_at_cpu(tmp_path):
     text says, and what lets them load a finished cell instead of training it again): 02 the
     ProMix cell at its Fig. 3 noise, 03 the w/o LGA and w/o DBR cells at its Fig. 4 noise, 05
     the seven Table 5 rows (seed 0)."""
-    from promix_tutorial.config import config_differences, figure_noise, profile_config
+    from promix_tutorial.config import config_differences
+    from promix_tutorial.profiles import figure_noise, profile_config
     from promix_tutorial.results import cell_name
 
     mod = load("accuracy_cpu")
@@ -92,7 +93,7 @@ def test_figure_notebooks_run_accuracy_cpu_cells_at_cpu(tmp_path):
         cell = cell_config(f"{ablation}__asym0.4__seed0")
         assert config_differences(json.loads(json.dumps(cell.to_dict())), nb03) == {}
     # notebook 05's seven runs are the seed-0 cells of the ProMix and ablation rows
-    from promix_tutorial.config import ablation_study_configs
+    from promix_tutorial.profiles import ablation_study_configs
     for label, nb05 in ablation_study_configs("cpu").items():
         name = cell_name("promix", nb05.ablation, nb05.noise, 0)
         assert name in mod.all_cells(), label

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from promix_tutorial import cli, commands
-from promix_tutorial.config import ABLATION_LABELS, PRESETS, make_config, profile_config
+from promix_tutorial.config import ABLATION_LABELS, PRESETS, make_config
+from promix_tutorial.profiles import profile_config
 from promix_tutorial.runs import RunHistory
 from promix_tutorial.results import (aggregate, cell_name, load_cells, markdown_table,
                                      paired_table, rebuild_table,

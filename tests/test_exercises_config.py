@@ -1,7 +1,7 @@
 """Tests of the exercise self-check and the notebook profile switch."""
 import pytest
 
-from promix_tutorial.config import current_profile
+from promix_tutorial.profiles import current_profile
 from promix_tutorial.exercises import check_answer
 
 
@@ -24,11 +24,12 @@ def test_profile_switch(monkeypatch):
 
 
 def test_ablation_study_configs_per_profile():
-    from promix_tutorial.config import ABLATION_LABELS, ablation_study_configs
+    from promix_tutorial.config import ABLATION_LABELS
+    from promix_tutorial.profiles import ablation_study_configs
 
     cpu = ablation_study_configs("cpu")
     assert list(cpu) == list(ABLATION_LABELS.values())
-    assert {c.noise for c in cpu.values()} == {"asym:0.4"}         # see config.ABLATION_STUDY
+    assert {c.noise for c in cpu.values()} == {"asym:0.4"}         # see profiles.ABLATION_STUDY
     assert {(c.n_train, c.epochs, c.model) for c in cpu.values()} == {(5000, 35, "fast_cnn")}
     assert [c.ablation for c in cpu.values()] == list(ABLATION_LABELS)
     assert not cpu["w/o Base Selection"].use_css and cpu["ProMix"].use_css
@@ -40,7 +41,7 @@ def test_ablation_study_configs_per_profile():
 
 
 def test_figure_noise_per_profile():
-    from promix_tutorial.config import figure_noise
+    from promix_tutorial.profiles import figure_noise
 
     assert figure_noise("fig3", "cpu") == "sym:0.5" and figure_noise("fig4", "cpu") == "asym:0.4"
     for profile in ("gpu", "ci", "reference"):   # the paper's figures: 80% symmetric

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from promix_tutorial import engine, losses, schedule
-from promix_tutorial.config import (ADDED_FIELDS, REFERENCE_FAST, make_config,
-                                    with_added_fields)
+from promix_tutorial.config import ADDED_FIELDS, make_config, with_added_fields
+from promix_tutorial.profiles import REFERENCE_FAST
 from promix_tutorial.models import build_model, whitening_weights
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from promix_tutorial import notebook as N
 from promix_tutorial import reference as R
-from promix_tutorial.config import profile_config
+from promix_tutorial.profiles import profile_config
 from promix_tutorial.runs import RunHistory, save_json
 
 REPO = Path(__file__).resolve().parent.parent

@@ -264,7 +264,7 @@ def test_command_line_export(runs, tmp_path, capsys):
 def test_shipped_references_are_intact_and_match_the_reference_profile(monkeypatch):
     """The runs shipped in benchmarks/results/reference (skipped until there are some): every
     file matches the manifest and each run has the config the notebooks ask for."""
-    from promix_tutorial.config import profile_config
+    from promix_tutorial.profiles import profile_config
 
     monkeypatch.delenv("PROMIX_REFERENCE_DIR", raising=False)
     names = R.available_references()
@@ -281,12 +281,13 @@ def test_shipped_references_are_intact_and_match_the_reference_profile(monkeypat
 # the first cell of the test kernel (see test_notebooks_read_the_reference_runs)
 SETUP = f"""
 import promix_tutorial.config as _config, promix_tutorial.engine as _engine
-_profile_config = _config.profile_config
+import promix_tutorial.profiles as _profiles
+_profile_config = _profiles.profile_config
 def _reference_is_short(profile, noise="sym:0.5", dataset="cifar10", **overrides):
     if profile == "reference":
         return _config.make_config("tiny", dataset, noise, **{{**{SHORT!r}, **overrides}})
     return _profile_config(profile, noise, dataset, **overrides)
-_config.profile_config = _reference_is_short
+_profiles.profile_config = _reference_is_short
 def _no_training(*args, **kwargs):
     raise AssertionError("the reference profile must not train")
 _engine.Trainer.__init__ = _no_training
@@ -362,7 +363,8 @@ def test_runs_saved_before_a_field_existed_compare_with_its_earlier_behaviour():
     behaviour before the field existed (config.ADDED_FIELDS): the shipped GPU run predates
     mix_per_head and the schedule options and still matches the reference profile, while a config
     asking for the new behaviour differs."""
-    from promix_tutorial.config import ADDED_FIELDS, profile_config
+    from promix_tutorial.config import ADDED_FIELDS
+    from promix_tutorial.profiles import profile_config
     from promix_tutorial.reference import config_differences
     cfg = profile_config("reference", "sym:0.8")
     old = {k: v for k, v in json.loads(json.dumps(cfg.to_dict())).items() if k not in ADDED_FIELDS}

@@ -177,13 +177,13 @@ def test_the_command_line_says_whether_the_notebooks_will_find_its_run(monkeypat
 
 def test_notebook_runs_dir(monkeypatch, tmp_path):
     """Notebooks keep runs in runs_root()/PROFILE; the ci profile's temporary folder is gone
-    once the kernel (here: a Python process) exits (issue 14.7)."""
+    once the kernel (here: a Python process) exits."""
     import subprocess
     import sys
-    from promix_tutorial.config import notebook_runs_dir
+    from promix_tutorial.profiles import notebook_runs_dir
     monkeypatch.setenv("PROMIX_RUNS_DIR", str(tmp_path / "r"))
     assert notebook_runs_dir("cpu") == tmp_path / "r" / "cpu"
-    code = ("from promix_tutorial.config import notebook_runs_dir\n"
+    code = ("from promix_tutorial.profiles import notebook_runs_dir\n"
             "d = notebook_runs_dir('ci'); (d / 'run').mkdir(); (d / 'run' / 'x').write_text('1')\n"
             "print(d)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
