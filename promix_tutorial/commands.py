@@ -161,7 +161,8 @@ def cmd_train(args) -> int:
         overrides["init"] = args.init
     cfg = make_config(preset, args.dataset, args.noise, **overrides)  # validated here
     from .devices import choose_threads, prepare_data, set_threads
-    from .engine import load_init, train
+    from .engine import train
+    from .pretrain import load_init
     from .runs import resume_point
     threads, why = choose_threads(preset, args.threads)
     set_threads(threads)

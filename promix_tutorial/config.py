@@ -33,6 +33,7 @@ from .runs import sha256_file
 
 PRESETS = ("paper", "fast", "cpu", "tiny")
 METHODS = ("promix", "ce")
+SELECTION_RULES = ("promix", "gmm", "small_loss")  # selection.select_clean
 
 # Table 5 rows. Every row except "no_lga" is measured with LGA off too (the LGA column of the
 # table is a cross for all ablation rows), so each switches LGA off.
@@ -60,6 +61,7 @@ ADDED_FIELDS = {
     "compile": False, "mix_per_head": False, "lr_per_step": False,
     "lr_warmup_frac": 0.0, "nesterov": False,
     "logit_scale": 1.0, "init": "scratch", "init_sha256": None,
+    "selection": "promix", "gmm_threshold": 0.5, "forget_rate": 0.5,
     "bn_bias_lr_scale": 1.0, "mix_buckets": 0, "augment_chunks": 0, "eval_every": 1,
     "tta_flip": False, "warmup_label_smoothing": 0.0,
 }
@@ -124,6 +126,10 @@ class TrainConfig:
     tau: float = 0.99                 # MHCS / LGA confidence threshold
     lga_start: int = 350              # LGA in the last 250 of 600 epochs
     max_labeled_frac: float = 0.9     # LGA fills a batch up to this labeled fraction
+    selection: str = "promix"         # each epoch's clean set: promix (CSS), or Fig. 3's gmm /
+    #                                   small_loss rule in its own run (MHCS off; make_config)
+    gmm_threshold: float = 0.5        # gmm: selected when the clean probability exceeds this
+    forget_rate: float = 0.5          # small_loss: the fraction of largest losses dropped
     lga_guess: str = "own"            # LGA's label: "own" = argmax of this network's prediction
     #                                   debiased with pi_l (released code); "ensemble" = of both
     #                                   networks' summed predictions debiased with pi_u
@@ -219,6 +225,11 @@ class TrainConfig:
             bad("mix_buckets", f"must not exceed batch_size ({self.batch_size})")
         if not 0.0 <= self.warmup_label_smoothing < 1.0:
             bad("warmup_label_smoothing", "must lie in [0, 1)")
+        if self.selection not in SELECTION_RULES:
+            bad("selection", f"must be one of {', '.join(SELECTION_RULES)}")
+        if not 0.0 < self.gmm_threshold < 1.0 or not 0.0 <= self.forget_rate < 1.0:
+            bad("gmm_threshold" if not 0 < self.gmm_threshold < 1 else "forget_rate",
+                "must lie in (0, 1) (gmm_threshold) or [0, 1) (forget_rate)")
         if self.lga_guess not in ("own", "ensemble"):
             bad("lga_guess", "must be 'own' (the released code) or 'ensemble'")
         for name in ("lr_min", "weight_decay", "momentum", "alpha", "unlabeled_weight",
@@ -360,6 +371,8 @@ def make_config(preset: str = "paper", dataset: str = "cifar10", noise: str = "s
     if ablation not in ABLATIONS:
         raise ValueError(f"unknown ablation {ablation!r}: choose one of {', '.join(ABLATIONS)}.")
     base.update(ABLATIONS[ablation])
+    # a Fig. 3 baseline's rule replaces ProMix's whole base selection, MHCS included
+    base.update({} if overrides.get("selection", "promix") == "promix" else dict(use_mhcs=False))
     base.update(overrides)
     if base.get("init", "scratch") != "scratch" and base.get("init_sha256") is None:
         base["init_sha256"] = start_checksum(base["init"])

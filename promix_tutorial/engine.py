@@ -6,8 +6,8 @@ One epoch (docs/design.md#a-training-step):
    training device and `Trainer.train_step` takes one optimisation step on that `Batch`: the
    loss terms of losses.py, backward, the optimiser, and the class priors (Eq. 7);
 3. `evaluation.evaluate` runs the eval pass over both splits, and the epoch's record is written;
-4. `Trainer.select_for_next_epoch`: CSS (Eq. 1-2) picks each network's clean set for the next
-   epoch from this epoch's eval losses.
+4. `Trainer.select_for_next_epoch`: CSS (Eq. 1-2; or a Fig. 3 baseline's rule) picks each
+   network's clean set for the next epoch from this epoch's eval losses.
 Randomness: one generator per epoch seeded from (seed, epoch), so a resumed run repeats an
 uninterrupted one exactly on the CPU.
 """
@@ -38,12 +38,12 @@ from .losses import (forward_views, lga_guess_logits, mix_labeled, mix_row_count
 from .metrics import pseudo_label_hits, selection_scores
 from .models import AIRBENCH_WIDTHS, build_model, whitening_weights
 from .noise import NoisyLabels
-from .pretrain import apply_start, check_start, load_start
+from .pretrain import apply_start, load_init
 from .runs import (NonFiniteLossError, RunExistsError, RunHistory, atomic_write,
                    find_finished_run, holds_run, runs_root, save_json)
 from .schedule import (cosine_lr, epoch_mix_lambdas, eval_splits, make_optimizer,
                        mix_bucket_rows, ramp, set_lr, unlabeled_weight)
-from .selection import class_wise_small_loss
+from .selection import select_clean
 
 
 class EpochPlan(NamedTuple):
@@ -258,10 +258,13 @@ class Trainer:
         return record
 
     def select_for_next_epoch(self, train_losses: torch.Tensor) -> torch.Tensor:
-        """CSS (Eq. 1-2): each network keeps, within every given class, the ``ceil(R N / C)``
-        samples of smallest eval-mode loss; its labeled set in the next epoch starts there."""
-        d = self.data
-        return torch.stack([class_wise_small_loss(l, d.y_noisy, d.num_classes, self.cfg.rho)
+        """Each network's clean set for the next epoch, where its labeled set starts: CSS (Eq.
+        1-2, the ``ceil(R N / C)`` smallest eval-mode losses of every given class), or with
+        ``cfg.selection`` the GMM or small-loss rule of Fig. 3 (`selection.select_clean`)."""
+        cfg, d = self.cfg, self.data
+        return torch.stack([select_clean(cfg.selection, l, d.y_noisy, d.num_classes,
+                                         rho=cfg.rho, threshold=cfg.gmm_threshold,
+                                         forget_rate=cfg.forget_rate, seed=cfg.seed)
                             for l in train_losses])
 
     def _check_finite(self, epoch: int, tally: EpochTally) -> None:
@@ -386,22 +389,6 @@ class Trainer:
         m = self.cfg.prior_momentum
         self.prior_l[k] = update_class_prior(self.prior_l[k], probs, m, mask=labeled)
         self.prior_u[k] = update_class_prior(self.prior_u[k], probs, m, mask=~labeled)
-
-
-def load_init(cfg: TrainConfig, ds: ImageDataset) -> dict | None:
-    """The backbone weights ``cfg.init`` names, checked against the run (None from scratch):
-    the file must be the start whose checksum the config recorded, pretrained for this network,
-    width, dataset and number of input channels (`pretrain.check_start`); ValueError if not."""
-    if cfg.init == "scratch":
-        return None
-    state, manifest = load_start(cfg.init)
-    if manifest["loaded"]["sha256"] != cfg.init_sha256:
-        raise ValueError(f"the start {cfg.init} is not the one this config recorded (sha256 "
-                         f"{cfg.init_sha256[:12]}..., the file's {manifest['loaded']['sha256'][:12]}"
-                         "...): give the config again with this start, or restore the file.")
-    check_start(manifest, model=cfg.model, model_widths=cfg.model_widths, dataset=cfg.dataset,
-                in_channels=ds.x_train.shape[-1])
-    return state
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False,

@@ -29,7 +29,7 @@ from lightly.loss import NTXentLoss
 from lightly.models.modules import SimCLRProjectionHead
 
 from .config import make_config
-from .data import load_dataset
+from .data import ImageDataset, load_dataset
 from .devices import normalization, resolve_device
 from .metrics import knn_accuracy
 from .models import MODEL_NAMES, FastCNN, build_model
@@ -416,3 +416,19 @@ def apply_start(net: nn.Module, state_dict: dict) -> nn.Module:
                          f"missing, unexpected or of another shape, e.g. {odd[:3]}.")
     net.load_state_dict(state_dict, strict=False)
     return net
+
+
+def load_init(cfg, ds: ImageDataset) -> dict | None:
+    """The backbone weights ``cfg.init`` names, checked against the run (None from scratch):
+    the file must be the start whose checksum the config recorded, pretrained for this network,
+    width, dataset and number of input channels (`pretrain.check_start`); ValueError if not."""
+    if cfg.init == "scratch":
+        return None
+    state, manifest = load_start(cfg.init)
+    if manifest["loaded"]["sha256"] != cfg.init_sha256:
+        raise ValueError(f"the start {cfg.init} is not the one this config recorded (sha256 "
+                         f"{cfg.init_sha256[:12]}..., the file's {manifest['loaded']['sha256'][:12]}"
+                         "...): give the config again with this start, or restore the file.")
+    check_start(manifest, model=cfg.model, model_widths=cfg.model_widths, dataset=cfg.dataset,
+                in_channels=ds.x_train.shape[-1])
+    return state

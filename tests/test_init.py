@@ -99,3 +99,25 @@ def test_finished_runs_are_reused_only_for_the_same_start(start, tmp_path):
     engine.train(cfg, root / "from_start", progress=False)
     assert find_finished_run(cfg, root) == root / "from_start"
     assert find_finished_run(tiny(epochs=2), root) is None
+
+
+def test_each_fig3_rule_trains_as_its_own_run(tmp_path):
+    """TrainConfig.selection: the GMM and small-loss rules of Fig. 3 replace ProMix's base
+    selection (MHCS off), everything else of the loop as it is; each names the rule's clean
+    set in its records like CSS's."""
+    from promix_tutorial.config import SELECTION_RULES
+    from promix_tutorial.selection import select_clean
+    assert tiny(selection="gmm").use_mhcs is False and tiny().use_mhcs is True
+    with pytest.raises(ValueError, match="TrainConfig.selection"):
+        tiny(selection="jocor")
+    with pytest.raises(ValueError, match="forget_rate"):
+        tiny(selection="small_loss", forget_rate=1.0)
+    counts = {}
+    for rule in SELECTION_RULES:
+        select_clean(rule, torch.rand(30), torch.arange(30) % 3, 3)  # every rule is known there
+        hist = engine.train(tiny(selection=rule, forget_rate=0.6, gmm_threshold=0.5),
+                            tmp_path / rule, progress=False)
+        counts[rule] = [r["css_next"]["count"] for r in hist.records]
+    n = hist.info["n_train"]
+    assert all(c == n - int(0.6 * n + 0.5) or c == int(0.4 * n) for c in counts["small_loss"])
+    assert counts["gmm"] != counts["small_loss"] != counts["promix"]
