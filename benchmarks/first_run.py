@@ -27,9 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MAIN = ["promix", "train", "--dataset", "digits", "--noise", "sym:0.5", "--preset", "tiny",
         "--no-bars"]
-BUSY = ("import torch\n"
+BUSY = ("import os, torch\n"
         "a = torch.randn(1024, 1024)\n"
-        "while True:\n"
+        "parent = os.getppid()\n"
+        "while os.getppid() == parent:  # ends with the script, even if it is killed\n"
         "    a = (a @ a).tanh()\n")
 
 

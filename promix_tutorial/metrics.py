@@ -140,5 +140,6 @@ def confident_learning(probs: torch.Tensor, labels: torch.Tensor,
     from cleanlab.filter import find_label_issues
     p = probs.detach().float().cpu().numpy()
     p = p / p.sum(1, keepdims=True)
-    issues = find_label_issues(labels.cpu().numpy(), p)
+    # n_jobs=1: its default forks a process pool, which deadlocks under PyTorch's threads
+    issues = find_label_issues(labels.cpu().numpy(), p, n_jobs=1)
     return selection_scores(torch.from_numpy(~issues).to(is_clean.device), is_clean)

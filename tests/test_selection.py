@@ -436,3 +436,18 @@ def test_select_clean_dispatches_each_rule_by_name():
     assert int(select_clean("small_loss", losses, labels, 3, forget_rate=0.25).sum()) == 225
     with pytest.raises(ValueError, match="unknown selection rule 'jocor'"):
         select_clean("jocor", losses, labels, 3)
+
+
+def test_confident_learning_starts_no_process_pool(monkeypatch):
+    """cleanlab's default forks a process pool, which deadlocked a training under PyTorch's
+    threads; the baseline runs in the calling process."""
+    import multiprocessing
+    from promix_tutorial.metrics import confident_learning
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a process pool was started")
+    monkeypatch.setattr(multiprocessing, "Pool", refuse)
+    monkeypatch.setattr(multiprocessing.pool, "Pool", refuse, raising=False)
+    probs = torch.softmax(torch.randn(5000, 10, generator=torch.Generator().manual_seed(0)), 1)
+    labels = torch.randint(0, 10, (5000,), generator=torch.Generator().manual_seed(1))
+    assert 0 <= confident_learning(probs, labels, labels == 0)["count"] <= 5000
