@@ -9,6 +9,10 @@ Cells (one results file each, benchmarks/results/accuracy_cpu/CELL.json):
 - ablations: the six Table 5 rows at asym:0.4, seeds 0, 1, 2 (at sym:0.8 ProMix itself learns
   no more than CE at this scale, so its rows could not differ). Notebook 03's and 05's cpu runs
   are these cells' configs, so the notebooks load them instead of training again.
+With ``--start START`` (a `promix pretrain` start; ``cpu-simclr`` is the one shipped) every
+network starts from it, into benchmarks/results/accuracy_cpu_start/ (table
+accuracy_cpu_start.md, beside the scratch cells): groups start (CE and ProMix at sym:0.8 and
+sym:0.9, seeds 0, 1, 2) and start_ablations (the six Table 5 rows at sym:0.8).
 A cell whose file exists is skipped; an interrupted cell resumes from its run folder
 (runs/accuracy_cpu/CELL). After each cell the tables (benchmarks/results/accuracy_cpu.md) are
 rebuilt from the files; `python docs/build_results.py` then rebuilds README's table and
@@ -24,6 +28,7 @@ Usage:
   python benchmarks/accuracy_cpu.py --cells main           # or nearest, ablations, all, or names
   python benchmarks/accuracy_cpu.py --cells all --launcher local --jobs 2
   python benchmarks/accuracy_cpu.py --table                # only rebuild the tables
+  python benchmarks/accuracy_cpu.py --start cpu-simclr --cells start
   python benchmarks/accuracy_cpu.py --quick                # one small cell (1,000 images, 4
                                                            # epochs) into a temp folder
 Needs PROMIX_CIFAR10_NPZ (an arrays file, `promix data`) and, for human:worst,
@@ -38,7 +43,8 @@ import tempfile
 from pathlib import Path
 
 from promix_tutorial.config import ABLATIONS, make_config
-from promix_tutorial.results import add_missing_claims, cell_name, rebuild_table, select_cells
+from promix_tutorial.results import (add_missing_claims, cell_name, load_cells, rebuild_table,
+                                     select_cells, start_table, write_if_changed)
 from promix_tutorial.cli import add_launcher_args
 from promix_tutorial.cells import Cell, launcher_from_args, make_cell, run_cells
 from promix_tutorial.sweep import Sweep
@@ -61,6 +67,16 @@ TABLE5 = Sweep(presets=("cpu",), noises=(TABLE5_NOISE,), seeds=(0, 1, 2),
 
 
 GROUPS = {"main": MAIN, "nearest": NEAREST, "ablations": TABLE5}
+# from a self-supervised start: the paper's high noise, where scratch ProMix trails CE
+START_NOISES = ["sym:0.8", "sym:0.9"]
+START_GROUPS = {
+    "start": Sweep(presets=("cpu",), noises=tuple(START_NOISES), seeds=(0, 1, 2),
+                   methods=("ce", "promix")),
+    "start_ablations": Sweep(presets=("cpu",), noises=("sym:0.8",), seeds=(0, 1, 2),
+                             ablations=tuple(a for a in ABLATIONS if a != "none"))}
+START_RESULTS = ROOT / "benchmarks" / "results" / "accuracy_cpu_start"
+START_TABLE = ROOT / "benchmarks" / "results" / "accuracy_cpu_start.md"
+START_RUNS = ROOT / "runs" / "accuracy_cpu_start"
 
 
 def group_cells(sweep: Sweep) -> dict[str, dict]:
@@ -75,28 +91,51 @@ def group_cells(sweep: Sweep) -> dict[str, dict]:
     return cells
 
 
-def all_cells() -> dict[str, dict]:
+def all_cells(groups: dict = GROUPS) -> dict[str, dict]:
     """Every cell of every group, in the groups' order."""
-    return {name: kw for sweep in GROUPS.values() for name, kw in group_cells(sweep).items()}
+    return {name: kw for sweep in groups.values() for name, kw in group_cells(sweep).items()}
 
 
-def select(names: list[str]) -> list[str]:
-    return select_cells(all_cells(), names,
-                        groups={g: list(group_cells(sw)) for g, sw in GROUPS.items()})
+def select(names: list[str], groups: dict = GROUPS) -> list[str]:
+    return select_cells(all_cells(groups), names,
+                        groups={g: list(group_cells(sw)) for g, sw in groups.items()})
 
 
-def make_cells(names: list[str], results: Path, runs: Path, **overrides) -> list[Cell]:
-    """The cells ``names`` (run folder runs/NAME, results file results/NAME.json)."""
-    cells, out = all_cells(), []
+def make_cells(names: list[str], results: Path, runs: Path, start: str | None = None,
+               **overrides) -> list[Cell]:
+    """The cells ``names`` (run folder runs/NAME, results file results/NAME.json); ``start``:
+    every network starts from that `promix pretrain` start (`TrainConfig.init`)."""
+    cells, out = all_cells(START_GROUPS if start else GROUPS), []
+    if start:
+        overrides["init"] = start
     for name in names:
         kw = dict(cells[name])
         cfg = make_config("cpu", "cifar10", kw.pop("noise"), **kw, **overrides)
         if cfg.method == "promix":  # the end of warm-up too, as notebook 02 reads it: its cpu
             # profile then loads this cell's run instead of training the same config again
             cfg = cfg.replace(record_epochs=(cfg.warmup_epochs - 1,))
-        command = "python benchmarks/accuracy_cpu.py --cells " + shlex.quote(name)
+        command = ("python benchmarks/accuracy_cpu.py "
+                   + (f"--start {shlex.quote(start)} " if start else "")
+                   + "--cells " + shlex.quote(name))
         out.append(make_cell(cfg, runs / name, results, command, DATA))
     return out
+
+
+def rebuild_start_tables() -> str:
+    """accuracy_cpu_start.md: the start's cells, then each beside the scratch cells."""
+    tables = rebuild_table(START_RESULTS, START_TABLE, "accuracy_cpu_start: CIFAR-10 (offline "
+                           "JPEG-75 copy), cpu preset, every network from a self-supervised "
+                           "start\n\nBuilt by `python benchmarks/accuracy_cpu.py --start "
+                           "cpu-simclr --table` from benchmarks/results/accuracy_cpu_start/"
+                           "*.json; the start: each cell's `config.init` and `init_sha256` "
+                           "(docs/pretrain.md).", START_NOISES, paper=False,
+                           table5_noise="sym:0.8")
+    start = load_cells(START_RESULTS) if START_RESULTS.is_dir() else []
+    versus = start_table(start, load_cells(RESULTS), START_NOISES)
+    text = START_TABLE.read_text() + ("\nFrom the start vs from scratch (the scratch cells: "
+                                       "benchmarks/results/accuracy_cpu/):\n\n" + versus + "\n")
+    write_if_changed(START_TABLE, text)
+    return tables["main"] + "\n\n" + versus
 
 
 def rebuild_tables() -> str:
@@ -115,11 +154,17 @@ def main(argv=None) -> int:
     ap.add_argument("--table", action="store_true", help="only rebuild the markdown tables")
     ap.add_argument("--quick", action="store_true",
                     help="one small ProMix cell (1,000 images, 4 epochs) in a temp folder")
+    ap.add_argument("--start", default=None, metavar="START",
+                    help="every network from this `promix pretrain` start (cpu-simclr: the "
+                         "shipped one); the groups are then start and start_ablations")
     add_launcher_args(ap, default="inline")
     args = ap.parse_args(argv)
+    groups, results, runs, rebuild = ((START_GROUPS, START_RESULTS, START_RUNS,
+                                       rebuild_start_tables) if args.start else
+                                      (GROUPS, RESULTS, RUNS, rebuild_tables))
     if args.list:
-        for name in all_cells():
-            done = (RESULTS / f"{name}.json").is_file()
+        for name in all_cells(groups):
+            done = (results / f"{name}.json").is_file()
             print(f"{'done' if done else '    '}  {name}")
         return 0
     if args.quick:
@@ -136,16 +181,16 @@ def main(argv=None) -> int:
         return 0
     failed = {}
     if args.cells:
-        try:
-            cells = make_cells(select(args.cells), RESULTS, RUNS)
+        try:  # a start that is missing or does not fit is refused here, before any training
+            cells = make_cells(select(args.cells, groups), results, runs, start=args.start)
         except ValueError as e:
             ap.error(str(e))
         try:
-            launcher = launcher_from_args(args, cells, RUNS / "logs", name="accuracy-cpu")
+            launcher = launcher_from_args(args, cells, runs / "logs", name="accuracy-cpu")
         except ValueError as e:
             ap.error(str(e))
-        failed = run_cells(cells, launcher, on_done=lambda cell, rec: rebuild_tables()).failed
-    print(rebuild_tables())
+        failed = run_cells(cells, launcher, on_done=lambda cell, rec: rebuild()).failed
+    print(rebuild())
     return 1 if failed else 0
 
 

@@ -12,6 +12,9 @@
 #      committed are skipped,
 #   3c. benchmarks/gpu_sharing.py: how much more ProMix training the GPU does with 1, 2, 4 runs
 #      side by side (skipped when a measurement of the same GPU is committed, or CELL_JOBS=1),
+#   3d. with PRETRAIN_PRESETS="fast cpu": `promix pretrain` of each preset's network on the
+#      50,000 training images (benchmarks/pretrain_cpu.sh's recipe, PRETRAIN_EPOCHS epochs, at
+#      most PRETRAIN_MINUTES each; the kept starts and their kNN accuracy land in checks.tar),
 #   4. benchmarks/accuracy_gpu.py cells (fast preset, full CIFAR-10) that fit the deadline, as
 #      many side by side as finish the most work in time (3c's slowdown on each time guess),
 #   5. benchmarks/accuracy_gpu.py --paper-epoch-time if PAPER_RESERVE_S seconds are left,
@@ -52,6 +55,7 @@
 #   PROBE_MINUTES (3); PROBE_VARIANTS ("all"); PROBE_NOISES ("sym:0.8"); PROBE_PROMIX_EPOCHS (4);
 #     PROBE_JOBS (1: probes side by side); PROBE_SET (--set options, for tests);
 #     PROBE_RESULTS (benchmarks/probes/results/fast_recipe_probe);
+#   PRETRAIN_PRESETS (none: step 3d skipped), PRETRAIN_EPOCHS (100), PRETRAIN_MINUTES (3);
 #   NOTEBOOKS (none: step 6 skipped), NOTEBOOK_PROFILE (gpu);
 #   at --prepare: NOTEBOOK_WHEELS=1 (downloads benchmarks/device_notebook_wheels.txt, ~18 MB,
 #     Jupyter for step 6 where the GPU machine's Python has none).
@@ -225,6 +229,19 @@ if [ "${SKIP_PROBES:-0}" != "1" ]; then
     --results "${PROBE_RESULTS:-benchmarks/probes/results/fast_recipe_probe}" --pack-to "$OUT" \
     ${PROBE_SET:-} 2>&1 | grep -v "^USDT\|gpuGetDeviceCount" | tee -a "$LOG"
 fi
+
+# the self-supervised starts (docs/pretrain.md): a start cut off by its time limit keeps the
+# backbones and manifest of its last kept checkpoint
+for preset in ${PRETRAIN_PRESETS:-}; do
+  say "3d. self-supervised start of the $preset network (at most ${PRETRAIN_MINUTES:-3} min)"
+  run timeout "$(( ${PRETRAIN_MINUTES:-3} * 60 ))" "$PY" -m promix_tutorial.cli pretrain \
+    --preset "$preset" --dataset cifar10 --out "$WORK/checks/pretrain_$preset" \
+    --epochs "${PRETRAIN_EPOCHS:-100}" --batch-size 512 --seed 0 --device "${DEVICE:-cuda}" \
+    --set warmup_epochs=5 --set lr=0.12 --set temperature=0.2 --set checkpoint_every=5 \
+    --set knn_bank=10000 --quiet 2>&1 | grep -v "^USDT\|gpuGetDeviceCount" | tail -n 4 | tee -a "$LOG"
+  rm -f "$WORK/checks/pretrain_$preset/checkpoint.pt"  # the starts are kept, not the optimiser
+  pack_checks
+done
 
 # how many cells to train side by side on the one GPU: measured once per GPU model (a committed
 # measurement of the same GPU is reused), unless CELL_JOBS=1 (one cell after another)

@@ -376,6 +376,23 @@ def section_start_strength(out: list[str]) -> list[Path]:
     return []
 
 
+def section_from_start(out: list[str]) -> None:
+    """The cpu cells whose networks start from the shipped self-supervised start."""
+    table = RESULTS / "accuracy_cpu_start.md"
+    out += ["## ProMix and CE from a self-supervised start {#from-the-start}", ""]
+    if not table.is_file():
+        out += ["The `cpu` cells from the shipped start (`python benchmarks/accuracy_cpu.py "
+                "--start cpu-simclr --cells start`, [Pretraining](pretrain.md#shipped-start)) "
+                "have not run yet.", ""]
+        return
+    body = table.read_text().split("\n", 2)[2]   # the file's own heading is this section's
+    out += [f"Every network of these cells starts from the shipped start "
+            f"([Pretraining](pretrain.md#shipped-start)); the table is "
+            f"[accuracy_cpu_start.md]({blob(table)}), its cells' files in "
+            f"[benchmarks/results/accuracy_cpu_start/]({blob(RESULTS / 'accuracy_cpu_start')}) "
+            "(JPEG-75 CIFAR-10 copy).", "", body.strip(), ""]
+
+
 def section_first_run(out: list[str]) -> None:
     f = RESULTS / "first_run_cpu.json"
     if not f.is_file():
@@ -567,6 +584,7 @@ def build_page() -> tuple[str, list[Path]]:
     pngs = section_selection_f1(out)
     section_ci_table5(out)
     pngs += section_start_strength(out)
+    section_from_start(out)
     section_gpu(out)
     section_preset_time(out)
     section_first_run(out)

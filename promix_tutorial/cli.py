@@ -174,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "auto, a CUDA GPU when there is one)")
     p.add_argument("--init", default=None, metavar="START",
                    help="start both networks (and the CE baseline) from a `promix pretrain` "
-                        "backbone (its file or folder) instead of from scratch")
+                        "backbone (its file or folder, or cpu-simclr: the start shipped for "
+                        "the cpu preset) instead of from scratch")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for PyTorch (default: $OMP_NUM_THREADS if set, 1 for the "
                         "tiny preset, else the cores that are free)")

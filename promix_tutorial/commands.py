@@ -2,7 +2,9 @@
 before any work (preset, run folder, ``--set`` values, data, start) and the work itself."""
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 
 def _field_type(annotation) -> str:
@@ -265,8 +267,7 @@ def cmd_pretrain(args) -> int:
     print(f"promix pretrain: {cfg.method} preset={preset} dataset={cfg.dataset} "
           f"model={cfg.model} epochs={cfg.epochs} batch={cfg.batch_size} threads={threads} "
           f"({why}) -> {args.out}", flush=True)
-    import shlex
-    command = "promix " + shlex.join(args.argv)
+    command = "promix " + portable_command(args.argv)
     manifest = pretrain(cfg, args.out, resume=args.resume, progress=not args.quiet,
                         command=command)
     knn = manifest["checkpoints"][-1]["knn_acc"] if manifest.get("checkpoints") else None
@@ -274,3 +275,16 @@ def cmd_pretrain(args) -> int:
           + f"; start {args.out}/backbone.pt: train from it with `promix train --init {args.out} "
           f"--preset {preset} ...`")
     return 0
+
+
+def portable_command(argv: list[str]) -> str:
+    """``argv`` as a shell line, absolute paths inside the working folder made relative to it,
+    so a manifest names no folder of the machine it was made on."""
+    import shlex
+    here = Path.cwd().resolve()
+    out = []
+    for a in argv:
+        p = Path(a)
+        out.append(os.path.relpath(p, here) if p.is_absolute() and p.resolve().is_relative_to(here)
+                   else a)
+    return shlex.join(out)

@@ -384,8 +384,15 @@ def make_config(preset: str = "paper", dataset: str = "cifar10", noise: str = "s
     return TrainConfig(**base)
 
 
+# starts shipped inside the package, by name (docs/pretrain.md#shipped-start)
+SHIPPED_STARTS = {"cpu-simclr": "starts/cpu_simclr/backbone_e040.pt"}
+
+
 def start_file(path: str | os.PathLike) -> Path:
-    """The backbone file of a start: ``path`` itself, or ``backbone.pt`` in a folder."""
+    """The backbone file of a start: a shipped start's name (`SHIPPED_STARTS`), ``path``
+    itself, or ``backbone.pt`` in a folder."""
+    if str(path) in SHIPPED_STARTS:
+        return Path(__file__).parent / SHIPPED_STARTS[str(path)]
     p = Path(path).expanduser()
     return p / "backbone.pt" if p.is_dir() else p
 
@@ -394,8 +401,9 @@ def start_checksum(path: str | os.PathLike) -> str:
     """The sha256 of a start's backbone file (ValueError naming the path when it is missing)."""
     f = start_file(path)
     if not f.is_file():
-        raise ValueError(f"TrainConfig.init: no start at {f}; give a backbone file or the folder "
-                         "of a finished `promix pretrain`, or 'scratch'.")
+        raise ValueError(f"TrainConfig.init: no start at {f}; give a backbone file, the folder "
+                         f"of a finished `promix pretrain`, a shipped start ({', '.join(SHIPPED_STARTS)}) "
+                         "or 'scratch'.")
     return sha256_file(f)
 
 

@@ -28,11 +28,11 @@ import torch.nn.functional as F
 from lightly.loss import NTXentLoss
 from lightly.models.modules import SimCLRProjectionHead
 
-from .config import make_config
+from .config import make_config, start_file
 from .data import ImageDataset, load_dataset
 from .devices import normalization, resolve_device
 from .metrics import knn_accuracy
-from .models import MODEL_NAMES, FastCNN, build_model
+from .models import MODEL_NAMES, FastCNN, build_model, whitening_weights
 from .runs import NonFiniteLossError, RunExistsError, atomic_write, save_json, sha256_file
 
 METHODS = ("simclr",)
@@ -222,6 +222,8 @@ class Pretrainer:
         torch.manual_seed(cfg.seed)  # initialisation of the network and the projection head
         net = build_model(cfg.model, self.num_classes, self.in_channels,
                           **({"widths": cfg.model_widths} if cfg.model_widths else {}))
+        if hasattr(net, "set_whitening"):  # airbench's frozen stem, as training computes it
+            net.set_whitening(whitening_weights(self.x, *self.mean_std))
         head = SimCLRProjectionHead(net.heads.primary.in_features, *cfg.projection_dims)
         self.learner = nn.ModuleDict({"net": net, "projection": head})  # heads.* stay untrained
         self.learner.to(self.device, memory_format=self.fmt)
@@ -253,7 +255,8 @@ class Pretrainer:
                              f"{len(used)} pretraining images; choose a smaller batch.")
         bank, queries = used[_pick(len(used), cfg.knn_bank, 0)], _pick(len(ds.x_test),
                                                                        cfg.knn_queries, 0)
-        mean, std = (torch.tensor(v, device=dev).view(1, -1, 1, 1) for v in normalization(ds))
+        self.mean_std = normalization(ds)
+        mean, std = (torch.tensor(v, device=dev).view(1, -1, 1, 1) for v in self.mean_std)
         self.in_channels, self.num_classes = ds.x_train.shape[-1], ds.num_classes
         self.fmt = torch.channels_last if self.in_channels == 3 else torch.contiguous_format
         self.norm = lambda x01: ((x01 - mean) / std).contiguous(memory_format=self.fmt)
@@ -369,11 +372,10 @@ def resolved_widths(model: str, widths) -> tuple[int, ...] | None:
 
 
 def load_start(path) -> tuple[dict, dict]:
-    """The weights and manifest of a start: ``path`` is a backbone file or its folder (then
-    ``backbone.pt``); its sha256 must be the manifest's (else ValueError). The manifest's
+    """The weights and manifest of a start: ``path`` is a backbone file, its folder (then
+    ``backbone.pt``) or a shipped start's name (`config.SHIPPED_STARTS`); its sha256 must be the manifest's (else ValueError). The manifest's
     ``"loaded"`` names the file, its sha256 and epoch."""
-    p = Path(path).expanduser()
-    p = p / "backbone.pt" if p.is_dir() else p
+    p = start_file(path)
     for f, what in ((p, "a backbone file or the folder of a finished pretraining"),
                     (p.parent / "manifest.json", "a backbone file beside its manifest.json")):
         if not f.is_file():

@@ -380,3 +380,22 @@ def paired_table(cells: list[dict], noises: list[str], row: str = "ProMix",
         diff = statistics.fmean(acc[row, n, s] - acc[baseline, n, s] for s in both)
         lines.append(f"| {n} | " + " | ".join(entries) + f" | {diff:+.2f} |")
     return "\n".join(lines)
+
+
+def start_table(start: list[dict], scratch: list[dict], noises: list[str]) -> str:
+    """Each method from a self-supervised start beside the same method from scratch (last-epoch
+    test accuracy, mean ± half-range over each side's seeds, %) and the difference of the
+    means; a noise setting without both sides is left out."""
+    a, b = aggregate(start), aggregate(scratch)
+    lines = ["| noise | method | from the start | from scratch | start - scratch |",
+             "|---|---|---|---|---|"]
+    for n in noises:
+        for row in ("ProMix", "CE"):
+            if (row, n) not in a or (row, n) not in b:
+                continue
+            s, z = a[row, n], b[row, n]
+            lines.append(f"| {n} | {row} | {s['final']:.1f} ± {s['final_spread']:.1f} (seeds "
+                         f"{','.join(map(str, s['seeds']))}) | {z['final']:.1f} ± "
+                         f"{z['final_spread']:.1f} (seeds {','.join(map(str, z['seeds']))}) | "
+                         f"{s['final'] - z['final']:+.1f} |")
+    return "\n".join(lines)

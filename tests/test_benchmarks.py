@@ -71,6 +71,38 @@ def test_accuracy_cpu_cells_cover_the_tables():
         mod.select(["nonsense"])
 
 
+def test_accuracy_cpu_start_cells_start_every_network_from_the_start(tmp_path, monkeypatch):
+    """--start: CE and ProMix at sym:0.8/0.9 and the Table 5 rows at sym:0.8, each config
+    recording the start and its checksum, each command naming it; the start's table sets each
+    method beside the scratch cells."""
+    from promix_tutorial.config import start_checksum
+    from promix_tutorial.results import write_cell
+    mod = load("accuracy_cpu")
+    assert len(mod.select(["start"], mod.START_GROUPS)) == 2 * 2 * 3
+    assert len(mod.select(["start_ablations"], mod.START_GROUPS)) == 6 * 3
+    [cell] = mod.make_cells(["promix__sym0.9__seed1"], tmp_path / "r", tmp_path / "runs",
+                            start="cpu-simclr")
+    assert cell.config.init == "cpu-simclr" and cell.config.noise == "sym:0.9"
+    assert cell.config.init_sha256 == start_checksum("cpu-simclr")
+    assert "--start cpu-simclr --cells promix__sym0.9__seed1" in cell.command
+    with pytest.raises(ValueError, match="no start at"):
+        mod.make_cells(["ce__sym0.8__seed0"], tmp_path / "r", tmp_path / "runs",
+                       start=str(tmp_path / "none.pt"))
+    # the table: start cells beside scratch cells of the same method and noise
+    base = {"method": "promix", "ablation": "none", "row": "ProMix", "noise": "sym:0.8",
+            "best_acc": 0.5, "wall_seconds": 60, "selection": None}
+    for folder, accs in (("start", (0.40, 0.44)), ("scratch", (0.24, 0.23))):
+        for seed, acc in enumerate(accs):
+            write_cell(tmp_path / folder, {**base, "cell": f"promix__sym0.8__seed{seed}",
+                                           "seed": seed, "final_acc": acc})
+    monkeypatch.setattr(mod, "START_RESULTS", tmp_path / "start")
+    monkeypatch.setattr(mod, "RESULTS", tmp_path / "scratch")
+    monkeypatch.setattr(mod, "START_TABLE", tmp_path / "start.md")
+    text = mod.rebuild_start_tables()
+    assert "| sym:0.8 | ProMix | 42.0 ± 2.0 (seeds 0,1) | 23.5 ± 0.5 (seeds 0,1) | +18.5 |" in text
+    assert "+18.5" in (tmp_path / "start.md").read_text()
+
+
 def test_figure_notebooks_run_accuracy_cpu_cells_at_cpu(tmp_path):
     """Notebooks 02, 03 and 05 at the cpu profile run the configs of accuracy_cpu cells (what their
     text says, and what lets them load a finished cell instead of training it again): 02 the

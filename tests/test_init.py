@@ -121,3 +121,29 @@ def test_each_fig3_rule_trains_as_its_own_run(tmp_path):
     n = hist.info["n_train"]
     assert all(c == n - int(0.6 * n + 0.5) or c == int(0.4 * n) for c in counts["small_loss"])
     assert counts["gmm"] != counts["small_loss"] != counts["promix"]
+
+
+def test_the_shipped_cpu_start_loads_offline_checksummed_and_fits_the_cpu_network():
+    """`cpu-simclr` ships inside the package (at most 5 MB with its manifest): its file is the
+    one its manifest lists, the cpu preset's config records that checksum, and the weights fit
+    the cpu preset's network; a start that changed is refused."""
+    from promix_tutorial.config import SHIPPED_STARTS, start_file
+    from promix_tutorial.models import build_model
+    f = start_file("cpu-simclr")
+    assert set(SHIPPED_STARTS) == {"cpu-simclr"}
+    assert f.stat().st_size + (f.parent / "manifest.json").stat().st_size <= 5_000_000
+    state, manifest = P.load_start("cpu-simclr")
+    assert manifest["loaded"]["sha256"] == manifest["files"][f.name] == start_checksum(f)
+    cfg = make_config("cpu", "cifar10", "sym:0.8", init="cpu-simclr")
+    assert cfg.init_sha256 == manifest["loaded"]["sha256"]
+    P.check_start(manifest, model=cfg.model, model_widths=cfg.model_widths, dataset="cifar10",
+                  in_channels=3)
+    net = build_model(cfg.model, 10, in_channels=3, widths=cfg.model_widths)
+    P.apply_start(net, state)
+    assert all(torch.equal(_backbone(net)[k], v) for k, v in state.items())
+    epoch = manifest["loaded"]["epoch"]
+    knn = next(c["knn_acc"] for c in manifest["checkpoints"] if c["epoch"] == epoch)
+    assert manifest["data"]["images"] == 50_000 and knn > manifest["checkpoints"][0]["knn_acc"]
+    with pytest.raises(ValueError, match="pretrained for fast_cnn widths \\(32, 64, 128\\)"):
+        P.check_start(manifest, model="fast_cnn", model_widths=(16, 32, 64), dataset="cifar10",
+                      in_channels=3)

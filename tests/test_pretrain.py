@@ -182,3 +182,24 @@ def test_augment_speed_benchmark_writes_both_pipelines(tmp_path, capsys):
     assert len(out["rows"]) == 2 and all(r["images_per_s_cpu"] > 0 for r in out["rows"].values())
     assert out["info"]["hardware"]["threads"] == 1 and "--batch 8" in out["info"]["command"]
     assert "own / kornia" in capsys.readouterr().out
+
+
+def test_an_airbench_start_keeps_the_whitening_stem_computed_from_its_images(tmp_path):
+    """airbench's frozen stem is computed from the pretraining images (as training computes
+    it from the training images), stays frozen, and travels in the start."""
+    import numpy as np
+    from promix_tutorial.models import whitening_weights
+    rng, npz = np.random.default_rng(0), tmp_path / "images.npz"
+    np.savez(npz, x_train=rng.integers(0, 256, (128, 32, 32, 3), dtype=np.uint8),
+             y_train=np.arange(128) % 10, x_test=rng.integers(0, 256, (32, 32, 32, 3),
+                                                              dtype=np.uint8),
+             y_test=np.arange(32) % 10)
+    cfg = P.PretrainConfig(dataset=str(npz), model="airbench94", model_widths=None, epochs=1,
+                           warmup_epochs=0, batch_size=64, knn_bank=64, device="cpu")
+    run = P.Pretrainer(cfg, tmp_path / "ab", progress=False)
+    expected = whitening_weights(run.x, *run.mean_std)
+    assert torch.equal(run.learner["net"].whiten.weight.detach().cpu(), expected.cpu())
+    run.fit()
+    state, manifest = P.load_start(tmp_path / "ab")
+    assert manifest["model"] == "airbench94"
+    assert torch.equal(state["whiten.weight"], expected.cpu())
