@@ -10,7 +10,7 @@ REFERENCE_NOTEBOOKS := notebooks/02_progressive_selection.ipynb
 test: unit notebooks reference docs
 
 unit:  ## unit tests, the browser tests included, in two worker processes
-	PROMIX_PROFILE=ci $(PYTEST) -n 2 --dist worksteal tests
+	PROMIX_PROFILE=ci $(PYTEST) -n 2 --dist worksteal --durations=15 tests
 
 notebooks:  ## every notebook top to bottom in the small ci profile
 	PROMIX_PROFILE=ci $(PYTEST) -n 2 --dist loadscope $(NBVAL) notebooks/

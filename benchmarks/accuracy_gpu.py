@@ -95,15 +95,20 @@ def select(names: list[str]) -> list[str]:
     return select_cells(all_cells(), names)
 
 
-def make_cells(names: list[str], preset: str, results: Path, runs: Path) -> list[Cell]:
+def make_cells(names: list[str], preset: str, results: Path, runs: Path,
+               start: str | None = None) -> list[Cell]:
     """The cells ``names`` at ``preset``, each saving the per-sample arrays of the end of
-    warm-up for the notebooks (run folder runs/NAME, results file results/NAME.json)."""
+    warm-up for the notebooks (run folder runs/NAME, results file results/NAME.json);
+    ``start``: every network starts from that `promix pretrain` start."""
     cells, out = all_cells(), []
     for name in names:
         kw = dict(cells[name])
+        if start:
+            kw["init"] = start
         cfg = make_config(preset, "cifar10", kw.pop("noise"), **kw)
         cfg = cfg.replace(record_epochs=(cfg.warmup_epochs - 1,))  # the end of warm-up
-        command = "python benchmarks/accuracy_gpu.py --cells " + shlex.quote(name)
+        command = ("python benchmarks/accuracy_gpu.py " + (f"--start {shlex.quote(start)} "
+                   if start else "") + "--cells " + shlex.quote(name))
         out.append(make_cell(cfg, runs / name, results, command, data_text(cfg)))
     return out
 
@@ -254,6 +259,9 @@ def main(argv=None) -> int:
                     help="write each finished cell to DIR/cell_K.tar (results + run folder "
                          "without the checkpoint)")
     ap.add_argument("--preset", default="fast", help="fast (default); tiny for tests")
+    ap.add_argument("--start", default=None, metavar="START",
+                    help="every network from this `promix pretrain` start (give --results "
+                         "a folder of its own)")
     ap.add_argument("--results", type=Path, default=RESULTS)
     ap.add_argument("--runs", type=Path, default=RUNS)
     add_launcher_args(ap, default="inline")
@@ -296,7 +304,11 @@ def main(argv=None) -> int:
               flush=True)
     failed = {}
     if args.cells:
-        cells = make_cells(select(args.cells), args.preset, args.results, args.runs)
+        try:  # a start that is missing or does not fit stops here, before any work
+            cells = make_cells(select(args.cells), args.preset, args.results, args.runs,
+                               start=args.start)
+        except ValueError as e:
+            ap.error(str(e))
         took = {"promix": args.first_guess_minutes[0], "ce": args.first_guess_minutes[1]}
         if args.guess_from is not None and args.guess_from.is_file():
             cfg0 = make_config(args.preset, "cifar10", "sym:0.5")

@@ -15,6 +15,8 @@
 #   3d. with PRETRAIN_PRESETS="fast cpu": `promix pretrain` of each preset's network on the
 #      50,000 training images (benchmarks/pretrain_cpu.sh's recipe, PRETRAIN_EPOCHS epochs, at
 #      most PRETRAIN_MINUTES each; the kept starts and their kNN accuracy land in checks.tar),
+#      then START_CELLS (none) of the fast preset from the fast network's latest kept start,
+#      into benchmarks/results/accuracy_gpu_start (start_cell_K.tar),
 #   4. benchmarks/accuracy_gpu.py cells (fast preset, full CIFAR-10) that fit the deadline, as
 #      many side by side as finish the most work in time (3c's slowdown on each time guess),
 #   5. benchmarks/accuracy_gpu.py --paper-epoch-time if PAPER_RESERVE_S seconds are left,
@@ -55,7 +57,8 @@
 #   PROBE_MINUTES (3); PROBE_VARIANTS ("all"); PROBE_NOISES ("sym:0.8"); PROBE_PROMIX_EPOCHS (4);
 #     PROBE_JOBS (1: probes side by side); PROBE_SET (--set options, for tests);
 #     PROBE_RESULTS (benchmarks/probes/results/fast_recipe_probe);
-#   PRETRAIN_PRESETS (none: step 3d skipped), PRETRAIN_EPOCHS (100), PRETRAIN_MINUTES (3);
+#   PRETRAIN_PRESETS (none: step 3d skipped), PRETRAIN_EPOCHS (100), PRETRAIN_MINUTES (3),
+#     START_CELLS (none; e.g. "promix__sym0.8__seed0 ce__sym0.8__seed0");
 #   NOTEBOOKS (none: step 6 skipped), NOTEBOOK_PROFILE (gpu);
 #   at --prepare: NOTEBOOK_WHEELS=1 (downloads benchmarks/device_notebook_wheels.txt, ~18 MB,
 #     Jupyter for step 6 where the GPU machine's Python has none).
@@ -242,6 +245,16 @@ for preset in ${PRETRAIN_PRESETS:-}; do
   rm -f "$WORK/checks/pretrain_$preset/checkpoint.pt"  # the starts are kept, not the optimiser
   pack_checks
 done
+START_FILE=$(ls -t "$WORK"/checks/pretrain_fast/backbone*.pt 2>/dev/null | head -n 1)
+[ "$DRY_RUN" = 1 ] && START_FILE="$WORK/checks/pretrain_fast/backbone_eNNN.pt"
+if [ -n "${START_CELLS:-}" ] && [ -n "$START_FILE" ]; then
+  say "3e. fast cells from the start $(basename "$START_FILE"): $START_CELLS"
+  mkdir -p "$WORK/start_pack"
+  run "$PY" benchmarks/accuracy_gpu.py --start "$START_FILE" --cells $START_CELLS \
+    --preset "$PRESET" --results benchmarks/results/accuracy_gpu_start --runs "$WORK/start_runs" \
+    --pack-to "$WORK/start_pack" 2>&1 | grep -v "^|\|^USDT\|gpuGetDeviceCount" | tee -a "$LOG"
+  for t in "$WORK"/start_pack/cell_*.tar; do [ -f "$t" ] && cp "$t" "$OUT/start_$(basename "$t")"; done
+fi
 
 # how many cells to train side by side on the one GPU: measured once per GPU model (a committed
 # measurement of the same GPU is reused), unless CELL_JOBS=1 (one cell after another)

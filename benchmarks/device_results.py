@@ -9,6 +9,9 @@ For each folder given (the copy of device_check.sh's $OUT):
   there is kept, as accuracy_gpu.py never reruns one), and the runs the notebooks' reference
   profile reads -> benchmarks/results/reference/ through `promix_tutorial.reference.
   export_reference` (what `REFERENCE_RUNS` says, reduced to network 1);
+- ``start_cell_K.tar``: cells trained from a self-supervised start ->
+  benchmarks/results/accuracy_gpu_start/; the starts themselves (checks.tar's pretrain_PRESET/:
+  kept backbones and manifest) -> benchmarks/results/gpu/pretrain_PRESET/;
 - ``probes.tar``: probes/fast_recipe_probe.py's schedule probes ->
   benchmarks/probes/results/fast_recipe_probe/ (a probe already there is kept), and its table
   fast_recipe_probe.md rebuilt;
@@ -75,6 +78,15 @@ def unpack(folder: Path, results: Path, probe_results: Path,
             run = tmp / "cells" / "runs" / cell.stem
             if reference is not None and cell.stem in REFERENCE_RUNS and run.is_dir():
                 done.append(export(run, cell.stem, json.loads(cell.read_text()), reference))
+        for start_tar in sorted(folder.glob("start_cell_*.tar")):  # cells from a start
+            with tarfile.open(start_tar) as tar:
+                tar.extractall(tmp / "start_cells", filter="data")
+        if (tmp / "start_cells" / "accuracy_gpu").is_dir():
+            (tmp / "start_cells" / "accuracy_gpu").rename(tmp / "start_cells" / "accuracy_gpu_start")
+            copy_new(tmp / "start_cells", results, "accuracy_gpu_start", done)
+        for start in sorted((tmp / "checks").glob("pretrain_*")):  # starts and their manifests
+            shutil.copytree(start, gpu / start.name, dirs_exist_ok=True)
+            done.append(f"gpu/{start.name}/")
         log = folder / "log.txt"
         if log.is_file():
             m = re.search(r"device check (\d{4}-\d\d-\d\d \d\d:\d\d) UTC", log.read_text())

@@ -402,6 +402,29 @@ def test_device_results_unpacks_cells_probes_checks_and_reference(tmp_path, monk
     assert json.loads(mark.read_text())["kept"] == 1
 
 
+def test_device_results_routes_start_cells_and_the_starts(tmp_path):
+    """Cells trained from a start (start_cell_K.tar) land in accuracy_gpu_start/, never among
+    the scratch cells; the starts made on the GPU (checks.tar's pretrain_PRESET/) in gpu/."""
+    import tarfile
+    dev = load("device_results")
+    out, src = tmp_path / "device_out", tmp_path / "src"
+    (src / "accuracy_gpu").mkdir(parents=True)
+    (src / "accuracy_gpu" / "promix__sym0.8__seed0.json").write_text('{"init": "start"}')
+    (src / "checks" / "pretrain_fast").mkdir(parents=True)
+    (src / "checks" / "pretrain_fast" / "manifest.json").write_text("{}")
+    out.mkdir()
+    with tarfile.open(out / "start_cell_0.tar", "w") as tar:
+        tar.add(src / "accuracy_gpu", arcname="accuracy_gpu")
+    with tarfile.open(out / "checks.tar", "w") as tar:
+        tar.add(src / "checks", arcname="checks")
+    results = tmp_path / "results"
+    assert dev.main([str(out), "--results", str(results), "--probe-results",
+                     str(tmp_path / "probes"), "--no-reference"]) == 0
+    assert (results / "accuracy_gpu_start" / "promix__sym0.8__seed0.json").is_file()
+    assert not (results / "accuracy_gpu" / "promix__sym0.8__seed0.json").exists()
+    assert (results / "gpu" / "pretrain_fast" / "manifest.json").is_file()
+
+
 def test_guess_minutes_from_the_step_throughput():
     mod = load("accuracy_gpu")
     from promix_tutorial.config import make_config
@@ -594,3 +617,13 @@ def test_start_strength_points_and_table(tmp_path, monkeypatch):
     assert "| e005 | 55.0% | 30.0% | 0.500 / 0.400 / 0.440 | 0 |" in text
     assert "28.0% of the labels right" in text
     assert (tmp_path / "res" / "start_strength_cpu.png").stat().st_size > 1000
+
+
+def test_accuracy_gpu_refuses_a_missing_start_before_any_work(tmp_path, capsys):
+    acc = load("accuracy_gpu")
+    with pytest.raises(SystemExit) as e:
+        acc.main(["--preset", "tiny", "--cells", "promix__sym0.8__seed0", "--start",
+                  str(tmp_path / "none.pt"), "--results", str(tmp_path / "r"), "--runs",
+                  str(tmp_path / "runs")])
+    assert e.value.code == 2 and "no start at" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "r").exists()
