@@ -123,6 +123,7 @@ def make_cells(names: list[str], results: Path, runs: Path, start: str | None = 
 
 def rebuild_start_tables() -> str:
     """accuracy_cpu_start.md: the start's cells, then each beside the scratch cells."""
+    add_missing_claims(START_RESULTS, START_RUNS)  # cells recorded before first_selection
     tables = rebuild_table(START_RESULTS, START_TABLE, "accuracy_cpu_start: CIFAR-10 (offline "
                            "JPEG-75 copy), cpu preset, every network from a self-supervised "
                            "start\n\nBuilt by `python benchmarks/accuracy_cpu.py --start "

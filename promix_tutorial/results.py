@@ -76,6 +76,8 @@ def summarize_run(hist: RunHistory, wall_seconds: float, command: str, data: str
     cfg = hist.config
     last = hist.records[-1]
     sel = last.get("selection", {}).get("union")
+    first = next((r["selection"]["union"] for r in hist.records
+                  if r.get("phase") == "promix" and r.get("selection")), None)
     return {
         "cell": cell_name(cfg["method"], cfg["ablation"], cfg["noise"], cfg["seed"]),
         "row": row_label(cfg["method"], cfg["ablation"]), "method": cfg["method"],
@@ -83,6 +85,8 @@ def summarize_run(hist: RunHistory, wall_seconds: float, command: str, data: str
         "dataset": cfg["dataset"], "n_train": hist.info["n_train"], "n_test": hist.info["n_test"],
         "epochs": len(hist), "final_acc": hist.final_accuracy(), "best_acc": hist.best_accuracy(),
         "selection": ({k: sel[k] for k in ("precision", "recall", "f1")} if sel else None),
+        "first_selection": ({k: first[k] for k in ("precision", "recall", "f1")} if first
+                            else None),
         "claims": claim_metrics(hist),
         "test_acc_per_epoch": [round(float(a), 5) for a in hist.series("test_acc")],
         "train_seconds": round(float(sum(hist.series("seconds"))), 1),
@@ -118,21 +122,25 @@ def claim_metrics(hist: RunHistory) -> dict | None:
 
 
 def add_missing_claims(results_dir: str | os.PathLike, runs_dir: str | os.PathLike) -> list[str]:
-    """Cell files written before `claim_metrics` existed, or before it recorded
-    ``pseudo_gain_mean``, gain its ``claims`` from their run folder (``runs_dir/CELL``, when it
-    holds the finished run); nothing else in them changes. Returns the cells updated."""
+    """Cell files written before `claim_metrics` existed (or before it recorded
+    ``pseudo_gain_mean``), or before ``first_selection`` was recorded, gain them from their run
+    folder (``runs_dir/CELL``, when it holds the finished run); nothing else in them changes.
+    Returns the cells updated."""
     done = []
     for path in sorted(Path(results_dir).glob("*.json")):
         record = json.loads(path.read_text())
         run = Path(runs_dir) / record["cell"]
-        current = "claims" in record and (record["claims"] is None
-                                          or "pseudo_gain_mean" in record["claims"])
+        current = ("claims" in record and (record["claims"] is None
+                                           or "pseudo_gain_mean" in record["claims"])
+                   and "first_selection" in record)
         if current or not (run / "history.json").is_file():
             continue
         hist = RunHistory(run)
         if len(hist) != record["epochs"]:
             continue
-        record["claims"] = claim_metrics(hist)
+        fresh = summarize_run(hist, record["wall_seconds"], record["command"], record["data"])
+        record.setdefault("first_selection", fresh["first_selection"])
+        record["claims"] = fresh["claims"]
         write_cell(results_dir, record)
         done.append(record["cell"])
     return done

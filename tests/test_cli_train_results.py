@@ -252,6 +252,12 @@ def test_claim_metrics_of_a_run_and_added_to_older_cell_files(tmp_path):
     write_cell(res, dict(cells["promix__pairflip0.4__seed0"], claims=older))
     assert add_missing_claims(res, tmp_path / "runs") == ["promix__pairflip0.4__seed0"]
     assert load_cells(res)[0]["claims"] == got
+    # and a file without the first ProMix epoch's selection gains it
+    first = next(r["selection"]["union"] for r in hist.records if r["phase"] == "promix")
+    assert old["first_selection"] == {k: first[k] for k in ("precision", "recall", "f1")}
+    write_cell(res, {k: v for k, v in load_cells(res)[0].items() if k != "first_selection"})
+    assert add_missing_claims(res, tmp_path / "runs") == ["promix__pairflip0.4__seed0"]
+    assert load_cells(res)[0]["first_selection"] == old["first_selection"]
 
 
 def test_committed_cells_read_the_repositorys_results_files(monkeypatch, tmp_path):

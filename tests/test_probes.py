@@ -125,3 +125,19 @@ def test_fast_recipe_probe_trains_a_warmup_and_skips_done(tmp_path, capsys):
     assert capsys.readouterr().out.count("[skip]") == 1
     with pytest.raises(SystemExit):
         mod.main(["--preset", "tiny", "--results", str(res), "--variants", "nope"])
+
+
+def test_start_warmup_probe_cells_start_from_the_start_with_the_shorter_warmup(tmp_path,
+                                                                              monkeypatch):
+    mod = load("start_warmup")
+    from promix_tutorial.config import start_checksum
+    [cell] = mod.cells(5, [1], "cpu-simclr")
+    cfg = cell.config
+    assert (cfg.warmup_epochs, cfg.seed, cfg.noise, cfg.init) == (5, 1, "sym:0.8", "cpu-simclr")
+    assert cfg.init_sha256 == start_checksum("cpu-simclr") and cfg.record_epochs == (4,)
+    assert "--warmup 5 --seeds 1 --start cpu-simclr" in cell.command
+    assert cell.result_path.parent.name == "w5"
+    # the committed table rebuilds from the committed files
+    committed = (mod.RESULTS.parent / "start_warmup.md")
+    if committed.is_file():
+        assert mod.table() == committed.read_text()

@@ -1,0 +1,88 @@
+"""Probe: how long ProMix's warm-up should be from a self-supervised start (`cpu` preset, sym:0.8).
+
+From the shipped start the `cpu` preset's 10-epoch warm-up memorises the noisy labels (test
+accuracy peaks near its fifth epoch, then falls), and ProMix's first epochs then select worse
+than from scratch (accuracy_cpu_start.md). This probe trains whole ProMix runs from the start
+with shorter warm-ups and records each like an accuracy cell, into
+benchmarks/probes/results/start_warmup/WARMUP/CELL.json, and a table start_warmup.md:
+
+    python benchmarks/probes/start_warmup.py --warmup 5 --seeds 0 [--start cpu-simclr]
+    python benchmarks/probes/start_warmup.py --table
+
+Needs PROMIX_CIFAR10_NPZ. One thread per run (OMP_NUM_THREADS=1 for two side by side).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from promix_tutorial.cells import make_cell, run_cells
+from promix_tutorial.config import make_config
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "benchmarks" / "probes" / "results" / "start_warmup"
+RUNS = ROOT / "runs" / "probes" / "start_warmup"
+DATA = ("offline CIFAR-10 copy (JPEG quality 75, original training order), stratified 5,000 "
+        "train / 2,000 test images")
+
+
+def cells(warmup: int, seeds: list[int], start: str, method: str = "promix") -> list:
+    out = []
+    for seed in seeds:
+        cfg = make_config("cpu", "cifar10", "sym:0.8", method=method, seed=seed, init=start,
+                          warmup_epochs=warmup)
+        cfg = cfg.replace(record_epochs=(warmup - 1,))
+        name = f"{method}__sym0.8__seed{seed}"
+        command = (f"python benchmarks/probes/start_warmup.py --warmup {warmup} --seeds {seed} "
+                   f"--start {shlex.quote(start)}" + (f" --method {method}" if method != "promix"
+                                                      else ""))
+        out.append(make_cell(cfg, RUNS / f"w{warmup}" / name, RESULTS / f"w{warmup}", command,
+                             DATA))
+    return out
+
+
+def table() -> str:
+    lines = ["# ProMix from the shipped start: warm-up length (cpu preset, sym:0.8)", "",
+             "Built by `python benchmarks/probes/start_warmup.py --table` from "
+             "benchmarks/probes/results/start_warmup/W/*.json (the 10-epoch rows: "
+             "benchmarks/results/accuracy_cpu_start/). JPEG-75 CIFAR-10 copy.", "",
+             "| warm-up epochs | method | seed | warm-up peak / last test acc | first selection P | "
+             "final selection P | final test acc |", "|---|---|---|---|---|---|---|"]
+    files = sorted(RESULTS.glob("w*/*.json")) + sorted(
+        (ROOT / "benchmarks" / "results" / "accuracy_cpu_start").glob("*sym0.8*.json"))
+    for f in files:
+        r = json.loads(f.read_text())
+        if r.get("ablation", "none") != "none":
+            continue
+        w = r["config"]["warmup_epochs"]
+        accs = r["test_acc_per_epoch"]
+        first = r.get("first_selection") or {}
+        lines.append(f"| {w} | {r['method']} | {r['seed']} | {100 * max(accs[:w]):.1f} / "
+                     f"{100 * accs[w - 1]:.1f} | {first.get('precision', float('nan')):.3f} | "
+                     f"{(r.get('selection') or {}).get('precision', float('nan')):.3f} | "
+                     f"{100 * r['final_acc']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--start", default="cpu-simclr")
+    ap.add_argument("--method", default="promix", choices=("promix", "ce"))
+    ap.add_argument("--table", action="store_true", help="only rebuild the table")
+    args = ap.parse_args(argv)
+    failed = {}
+    if not args.table:
+        failed = run_cells(cells(args.warmup, args.seeds, args.start, args.method)).failed
+    text = table()
+    (RESULTS.parent / "start_warmup.md").write_text(text)
+    print(text)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
