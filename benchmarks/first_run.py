@@ -45,7 +45,7 @@ def run_main(out: Path, extra: list[str], epochs: int | None) -> tuple[float, st
     wall = time.perf_counter() - t0
     if done.returncode != 0:
         raise RuntimeError(f"the main command failed: {done.stderr.strip()[-500:]}")
-    return wall, done.stdout.splitlines()[0]
+    return wall, done.stdout.splitlines()[0].replace(str(out), "DIR")  # no temporary path
 
 
 def main(argv=None) -> int:

@@ -98,6 +98,7 @@ def test_accuracy_cpu_start_cells_start_every_network_from_the_start(tmp_path, m
     monkeypatch.setattr(mod, "START_RESULTS", tmp_path / "start")
     monkeypatch.setattr(mod, "RESULTS", tmp_path / "scratch")
     monkeypatch.setattr(mod, "START_TABLE", tmp_path / "start.md")
+    monkeypatch.setattr(mod, "START_RUNS", tmp_path / "runs")
     text = mod.rebuild_start_tables()
     assert "| sym:0.8 | ProMix | 42.0 ± 2.0 (seeds 0,1) | 23.5 ± 0.5 (seeds 0,1) | +18.5 |" in text
     assert "+18.5" in (tmp_path / "start.md").read_text()
@@ -588,7 +589,8 @@ def test_first_run_times_the_main_command_beside_another_job(tmp_path, capsys):
     assert [r["mode"] for r in rec["runs"]] == ["chosen", "default threads"]
     assert "threads=1 (the tiny preset's default)" in rec["runs"][0]["header"]
     assert f"threads={os.cpu_count()} (--threads)" in rec["runs"][1]["header"]
-    assert all(r["seconds"] > 0 for r in rec["runs"]) and rec["other_job"]
+    assert all(r["seconds"] > 0 and r["header"].endswith("-> DIR") for r in rec["runs"])
+    assert rec["other_job"]
     assert "chosen" in capsys.readouterr().out
 
 

@@ -1,12 +1,14 @@
-"""Probe: how long ProMix's warm-up should be from a self-supervised start (`cpu` preset, sym:0.8).
+"""Probe: ProMix's warm-up length and learning rate from a self-supervised start (`cpu` preset,
+sym:0.8).
 
 From the shipped start the `cpu` preset's 10-epoch warm-up memorises the noisy labels (test
 accuracy peaks near its fifth epoch, then falls), and ProMix's first epochs then select worse
 than from scratch (accuracy_cpu_start.md). This probe trains whole ProMix runs from the start
-with shorter warm-ups and records each like an accuracy cell, into
-benchmarks/probes/results/start_warmup/WARMUP/CELL.json, and a table start_warmup.md:
+with a shorter warm-up or another peak learning rate and records each like an accuracy cell,
+into benchmarks/probes/results/start_warmup/wW[_lrLR]/CELL.json, and a table start_warmup.md:
 
     python benchmarks/probes/start_warmup.py --warmup 5 --seeds 0 [--start cpu-simclr]
+    python benchmarks/probes/start_warmup.py --warmup 10 --lr 0.02 --seeds 0
     python benchmarks/probes/start_warmup.py --table
 
 Needs PROMIX_CIFAR10_NPZ. One thread per run (OMP_NUM_THREADS=1 for two side by side).
@@ -29,28 +31,32 @@ DATA = ("offline CIFAR-10 copy (JPEG quality 75, original training order), strat
         "train / 2,000 test images")
 
 
-def cells(warmup: int, seeds: list[int], start: str, method: str = "promix") -> list:
-    out = []
+def cells(warmup: int, seeds: list[int], start: str, method: str = "promix",
+          lr: float | None = None) -> list:
+    out, folder = [], f"w{warmup}" + (f"_lr{lr:g}" if lr is not None else "")
     for seed in seeds:
         cfg = make_config("cpu", "cifar10", "sym:0.8", method=method, seed=seed, init=start,
-                          warmup_epochs=warmup)
+                          warmup_epochs=warmup, **({} if lr is None else {"lr": lr}))
         cfg = cfg.replace(record_epochs=(warmup - 1,))
         name = f"{method}__sym0.8__seed{seed}"
-        command = (f"python benchmarks/probes/start_warmup.py --warmup {warmup} --seeds {seed} "
+        command = (f"python benchmarks/probes/start_warmup.py --warmup {warmup} "
+                   + (f"--lr {lr:g} " if lr is not None else "") + f"--seeds {seed} "
                    f"--start {shlex.quote(start)}" + (f" --method {method}" if method != "promix"
                                                       else ""))
-        out.append(make_cell(cfg, RUNS / f"w{warmup}" / name, RESULTS / f"w{warmup}", command,
-                             DATA))
+        out.append(make_cell(cfg, RUNS / folder / name, RESULTS / folder, command, DATA))
     return out
 
 
 def table() -> str:
-    lines = ["# ProMix from the shipped start: warm-up length (cpu preset, sym:0.8)", "",
+    lines = ["# ProMix and CE from the shipped start: warm-up length and learning rate (cpu preset, "
+             "sym:0.8)", "",
              "Built by `python benchmarks/probes/start_warmup.py --table` from "
-             "benchmarks/probes/results/start_warmup/W/*.json (the 10-epoch rows: "
-             "benchmarks/results/accuracy_cpu_start/). JPEG-75 CIFAR-10 copy.", "",
-             "| warm-up epochs | method | seed | warm-up peak / last test acc | first selection P | "
-             "final selection P | final test acc |", "|---|---|---|---|---|---|---|"]
+             "benchmarks/probes/results/start_warmup/*/*.json and, for the preset's own warm-up "
+             "and rate (10 epochs, 0.1), benchmarks/results/accuracy_cpu_start/. JPEG-75 "
+             "CIFAR-10 copy.", "",
+             "| warm-up epochs | peak lr | method | seed | warm-up peak / last test acc | "
+             "first selection P | final selection P | final test acc |",
+             "|---|---|---|---|---|---|---|---|"]
     files = sorted(RESULTS.glob("w*/*.json")) + sorted(
         (ROOT / "benchmarks" / "results" / "accuracy_cpu_start").glob("*sym0.8*.json"))
     for f in files:
@@ -59,10 +65,10 @@ def table() -> str:
             continue
         w = r["config"]["warmup_epochs"]
         accs = r["test_acc_per_epoch"]
-        first = r.get("first_selection") or {}
-        lines.append(f"| {w} | {r['method']} | {r['seed']} | {100 * max(accs[:w]):.1f} / "
-                     f"{100 * accs[w - 1]:.1f} | {first.get('precision', float('nan')):.3f} | "
-                     f"{(r.get('selection') or {}).get('precision', float('nan')):.3f} | "
+        first, last = r.get("first_selection") or {}, r.get("selection") or {}
+        sel = " | ".join(f"{d['precision']:.3f}" if d else "" for d in (first, last))
+        lines.append(f"| {w} | {r['config']['lr']:g} | {r['method']} | {r['seed']} | "
+                     f"{100 * max(accs[:w]):.1f} / {100 * accs[w - 1]:.1f} | {sel} | "
                      f"{100 * r['final_acc']:.1f} |")
     return "\n".join(lines) + "\n"
 
@@ -71,13 +77,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the "
+                                                              "preset's)")
     ap.add_argument("--start", default="cpu-simclr")
     ap.add_argument("--method", default="promix", choices=("promix", "ce"))
     ap.add_argument("--table", action="store_true", help="only rebuild the table")
     args = ap.parse_args(argv)
     failed = {}
     if not args.table:
-        failed = run_cells(cells(args.warmup, args.seeds, args.start, args.method)).failed
+        failed = run_cells(cells(args.warmup, args.seeds, args.start, args.method, args.lr)).failed
     text = table()
     (RESULTS.parent / "start_warmup.md").write_text(text)
     print(text)
