@@ -19,6 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+PROBE_RESULTS = ROOT / "benchmarks" / "probes" / "results"
 PAGE = ROOT / "docs" / "results.md"
 FIGURES = ROOT / "docs" / "figures"
 README = ROOT / "README.md"
@@ -390,7 +391,10 @@ def section_from_start(out: list[str]) -> None:
             f"([Pretraining](pretrain.md#shipped-start)); the table is "
             f"[accuracy_cpu_start.md]({blob(table)}), its cells' files in "
             f"[benchmarks/results/accuracy_cpu_start/]({blob(RESULTS / 'accuracy_cpu_start')}) "
-            "(JPEG-75 CIFAR-10 copy).", "", body.strip(), ""]
+            "(JPEG-75 CIFAR-10 copy). These cells train at the preset's peak rate of 0.1; from a "
+            "start a rate of 0.02 works far better ([Calibration](calibration.md#cpu-start-lr), "
+            f"[start_warmup.md]({blob(PROBE_RESULTS / 'start_warmup.md')})).", "",
+            body.strip(), ""]
 
 
 def section_first_run(out: list[str]) -> None:
