@@ -13,8 +13,8 @@
 #   3c. benchmarks/gpu_sharing.py: how much more ProMix training the GPU does with 1, 2, 4 runs
 #      side by side (skipped when a measurement of the same GPU is committed, or CELL_JOBS=1),
 #   3d. with PRETRAIN_PRESETS="fast cpu": `promix pretrain` of each preset's network on the
-#      50,000 training images (benchmarks/pretrain_cpu.sh's recipe, PRETRAIN_EPOCHS epochs, at
-#      most PRETRAIN_MINUTES each; the kept starts and their kNN accuracy land in checks.tar),
+#      50,000 training images (PretrainConfig's defaults, pretrain_cpu.sh's recipe; at most
+#      PRETRAIN_EPOCHS epochs and PRETRAIN_MINUTES each; kept starts and kNN in checks.tar),
 #      then START_CELLS (none) of the fast preset from the fast network's latest kept start,
 #      into benchmarks/results/accuracy_gpu_start (start_cell_K.tar),
 #   4. benchmarks/accuracy_gpu.py cells (fast preset, full CIFAR-10) that fit the deadline, as
@@ -239,9 +239,8 @@ for preset in ${PRETRAIN_PRESETS:-}; do
   say "3d. self-supervised start of the $preset network (at most ${PRETRAIN_MINUTES:-3} min)"
   run timeout "$(( ${PRETRAIN_MINUTES:-3} * 60 ))" "$PY" -m promix_tutorial.cli pretrain \
     --preset "$preset" --dataset cifar10 --out "$WORK/checks/pretrain_$preset" \
-    --epochs "${PRETRAIN_EPOCHS:-100}" --batch-size 512 --seed 0 --device "${DEVICE:-cuda}" \
-    --set warmup_epochs=5 --set lr=0.12 --set temperature=0.2 --set checkpoint_every=5 \
-    --set knn_bank=10000 --quiet 2>&1 | grep -v "^USDT\|gpuGetDeviceCount" | tail -n 4 | tee -a "$LOG"
+    --epochs "${PRETRAIN_EPOCHS:-100}" --device "${DEVICE:-cuda}" --quiet 2>&1 \
+    | grep -v "^USDT\|gpuGetDeviceCount" | tail -n 4 | tee -a "$LOG"
   rm -f "$WORK/checks/pretrain_$preset/checkpoint.pt"  # the starts are kept, not the optimiser
   pack_checks
 done

@@ -373,7 +373,8 @@ def resolved_widths(model: str, widths) -> tuple[int, ...] | None:
 
 def load_start(path) -> tuple[dict, dict]:
     """The weights and manifest of a start: ``path`` is a backbone file, its folder (then
-    ``backbone.pt``) or a shipped start's name (`config.SHIPPED_STARTS`); its sha256 must be the manifest's (else ValueError). The manifest's
+    ``backbone.pt``) or a shipped start's name (`config.SHIPPED_STARTS`); its sha256 must be
+    the manifest's (else ValueError). The manifest's
     ``"loaded"`` names the file, its sha256 and epoch."""
     p = start_file(path)
     for f, what in ((p, "a backbone file or the folder of a finished pretraining"),

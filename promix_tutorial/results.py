@@ -76,8 +76,6 @@ def summarize_run(hist: RunHistory, wall_seconds: float, command: str, data: str
     cfg = hist.config
     last = hist.records[-1]
     sel = last.get("selection", {}).get("union")
-    first = next((r["selection"]["union"] for r in hist.records
-                  if r.get("phase") == "promix" and r.get("selection")), None)
     return {
         "cell": cell_name(cfg["method"], cfg["ablation"], cfg["noise"], cfg["seed"]),
         "row": row_label(cfg["method"], cfg["ablation"]), "method": cfg["method"],
@@ -85,8 +83,7 @@ def summarize_run(hist: RunHistory, wall_seconds: float, command: str, data: str
         "dataset": cfg["dataset"], "n_train": hist.info["n_train"], "n_test": hist.info["n_test"],
         "epochs": len(hist), "final_acc": hist.final_accuracy(), "best_acc": hist.best_accuracy(),
         "selection": ({k: sel[k] for k in ("precision", "recall", "f1")} if sel else None),
-        "first_selection": ({k: first[k] for k in ("precision", "recall", "f1")} if first
-                            else None),
+        "first_selection": first_selection(hist),
         "claims": claim_metrics(hist),
         "test_acc_per_epoch": [round(float(a), 5) for a in hist.series("test_acc")],
         "train_seconds": round(float(sum(hist.series("seconds"))), 1),
@@ -95,6 +92,13 @@ def summarize_run(hist: RunHistory, wall_seconds: float, command: str, data: str
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "data": data,
         "command": command, "config": cfg,
     }
+
+
+def first_selection(hist: RunHistory) -> dict | None:
+    """Precision, recall and F1 of the first ProMix epoch's labeled set (None without one)."""
+    first = next((r["selection"]["union"] for r in hist.records
+                  if r.get("phase") == "promix" and r.get("selection")), None)
+    return {k: first[k] for k in ("precision", "recall", "f1")} if first else None
 
 
 def claim_metrics(hist: RunHistory) -> dict | None:
@@ -138,9 +142,8 @@ def add_missing_claims(results_dir: str | os.PathLike, runs_dir: str | os.PathLi
         hist = RunHistory(run)
         if len(hist) != record["epochs"]:
             continue
-        fresh = summarize_run(hist, record["wall_seconds"], record["command"], record["data"])
-        record.setdefault("first_selection", fresh["first_selection"])
-        record["claims"] = fresh["claims"]
+        record.setdefault("first_selection", first_selection(hist))
+        record["claims"] = claim_metrics(hist)
         write_cell(results_dir, record)
         done.append(record["cell"])
     return done

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from promix_tutorial.cells import make_cell, run_cells
 from promix_tutorial.config import make_config
+from promix_tutorial.results import write_if_changed
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "probes" / "results" / "start_warmup"
@@ -87,7 +88,7 @@ def main(argv=None) -> int:
     if not args.table:
         failed = run_cells(cells(args.warmup, args.seeds, args.start, args.method, args.lr)).failed
     text = table()
-    (RESULTS.parent / "start_warmup.md").write_text(text)
+    write_if_changed(RESULTS.parent / "start_warmup.md", text)
     print(text)
     return 1 if failed else 0
 
