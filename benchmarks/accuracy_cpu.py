@@ -12,7 +12,10 @@ Cells (one results file each, benchmarks/results/accuracy_cpu/CELL.json):
 With ``--start START`` (a `promix pretrain` start; ``cpu-simclr`` is the one shipped) every
 network starts from it, into benchmarks/results/accuracy_cpu_start/ (table
 accuracy_cpu_start.md, beside the scratch cells): groups start (CE and ProMix at sym:0.8 and
-sym:0.9, seeds 0, 1, 2) and start_ablations (the six Table 5 rows at sym:0.8).
+sym:0.9, seeds 0, 1, 2), start_ablations (the six Table 5 rows at sym:0.8) and start_rules
+(Fig. 3 as the paper drew it: ProMix's loop with DivideMix's GMM rule and with the small-loss
+rule as its selection, each its own run at sym:0.8; their threshold and forget rate are tuned
+once from the committed ProMix cells, `rule_tuning`, so run the start group first).
 A cell whose file exists is skipped; an interrupted cell resumes from its run folder
 (runs/accuracy_cpu/CELL). After each cell the tables (benchmarks/results/accuracy_cpu.md) are
 rebuilt from the files; `python docs/build_results.py` then rebuilds README's table and
@@ -29,6 +32,7 @@ Usage:
   python benchmarks/accuracy_cpu.py --cells all --launcher local --jobs 2
   python benchmarks/accuracy_cpu.py --table                # only rebuild the tables
   python benchmarks/accuracy_cpu.py --start cpu-simclr --cells start
+  python benchmarks/accuracy_cpu.py --start cpu-simclr --cells start_rules
   python benchmarks/accuracy_cpu.py --quick                # one small cell (1,000 images, 4
                                                            # epochs) into a temp folder
 Needs PROMIX_CIFAR10_NPZ (an arrays file, `promix data`) and, for human:worst,
@@ -38,13 +42,14 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import statistics
 import sys
 import tempfile
 from pathlib import Path
 
 from promix_tutorial.config import ABLATIONS, make_config
-from promix_tutorial.results import (add_missing_claims, cell_name, load_cells, rebuild_table,
-                                     select_cells, start_table, write_if_changed)
+from promix_tutorial.results import (RULE_LABELS, add_missing_claims, cell_name, load_cells,
+                                     rebuild_table, select_cells, start_table, write_if_changed)
 from promix_tutorial.cli import add_launcher_args
 from promix_tutorial.cells import Cell, launcher_from_args, make_cell, run_cells
 from promix_tutorial.sweep import Sweep
@@ -73,15 +78,20 @@ START_GROUPS = {
     "start": Sweep(presets=("cpu",), noises=tuple(START_NOISES), seeds=(0, 1, 2),
                    methods=("ce", "promix")),
     "start_ablations": Sweep(presets=("cpu",), noises=("sym:0.8",), seeds=(0, 1, 2),
-                             ablations=tuple(a for a in ABLATIONS if a != "none"))}
+                             ablations=tuple(a for a in ABLATIONS if a != "none")),
+    "start_rules": {cell_name("promix", "none", "sym:0.8", seed, rule):
+                    dict(noise="sym:0.8", seed=seed, method="promix", selection=rule)
+                    for seed in (0, 1, 2) for rule in RULE_LABELS}}
 START_RESULTS = ROOT / "benchmarks" / "results" / "accuracy_cpu_start"
 START_TABLE = ROOT / "benchmarks" / "results" / "accuracy_cpu_start.md"
 START_RUNS = ROOT / "runs" / "accuracy_cpu_start"
 
 
-def group_cells(sweep: Sweep) -> dict[str, dict]:
+def group_cells(sweep: Sweep | dict) -> dict[str, dict]:
     """name -> make_config keyword arguments of ``sweep``'s cells (``ablation`` only in the
-    Table 5 cells)."""
+    Table 5 cells); a dict is such a mapping already."""
+    if isinstance(sweep, dict):
+        return dict(sweep)
     cells = {}
     for pt in sweep.points():
         kw = dict(noise=pt["noise"], seed=pt["seed"], method=pt["method"])
@@ -101,6 +111,21 @@ def select(names: list[str], groups: dict = GROUPS) -> list[str]:
                         groups={g: list(group_cells(sw)) for g, sw in groups.items()})
 
 
+def rule_tuning(results: Path, noise: str, rule: str) -> dict:
+    """The setting a Fig. 3 rule's own runs train with, tuned once per noise setting as the
+    paper re-tuned them: the median over the seeds of the committed ProMix cells' once-tuned
+    value (`metrics.once_tuned` on their networks' losses, with the true noise; the cells'
+    ``claims``). ValueError when there is no such cell yet."""
+    cells = [c for c in (load_cells(results) if results.is_dir() else [])
+             if c["row"] == "ProMix" and c["noise"] == noise
+             and ((c.get("claims") or {}).get("once_tuned") or {}).get(rule)]
+    if not cells:
+        raise ValueError(f"the {rule} rule's runs at {noise} are tuned from the ProMix cells "
+                         f"there, and {results} has none yet: run `--cells start` first")
+    field = "gmm_threshold" if rule == "gmm" else "forget_rate"
+    return {field: statistics.median(c["claims"]["once_tuned"][rule]["value"] for c in cells)}
+
+
 def make_cells(names: list[str], results: Path, runs: Path, start: str | None = None,
                **overrides) -> list[Cell]:
     """The cells ``names`` (run folder runs/NAME, results file results/NAME.json); ``start``:
@@ -110,6 +135,8 @@ def make_cells(names: list[str], results: Path, runs: Path, start: str | None = 
         overrides["init"] = start
     for name in names:
         kw = dict(cells[name])
+        if kw.get("selection", "promix") != "promix":
+            kw.update(rule_tuning(results, kw["noise"], kw["selection"]))
         cfg = make_config("cpu", "cifar10", kw.pop("noise"), **kw, **overrides)
         if cfg.method == "promix":  # the end of warm-up too, as notebook 02 reads it: its cpu
             # profile then loads this cell's run instead of training the same config again

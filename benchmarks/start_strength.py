@@ -8,9 +8,16 @@ last test accuracy and the precision / recall of CSS's first selection (the clea
 ProMix epoch trains on):
 
     python benchmarks/start_strength.py runs/pretrain/cpu_simclr
+    python benchmarks/start_strength.py runs/pretrain/cpu_simclr --only scratch e040 \
+        --noises sym:0.5 sym:0.6 sym:0.7 sym:0.9
 
-One results file per point in benchmarks/results/start_strength_cpu/, the table
-start_strength_cpu.md and the plot start_strength_cpu.png (both rebuilt from the files by
+From a start the warm-up trains at the rate the preset sets for a start (`make_config`).
+``--noises``: the same points at other symmetric rates, for the warm-up obstacle: the first
+selection's precision against the noise rate, from scratch and from a start.
+
+One results file per point in benchmarks/results/start_strength_cpu/ (``NAME__seedS.json`` at
+sym:0.8, ``NAME__NOISE__seedS.json`` at the others), the table start_strength_cpu.md and the
+plots start_strength_cpu.png and start_strength_noise_cpu.png (all rebuilt from the files by
 ``--table``). A finished point is skipped; an interrupted one resumes. The run folders go to
 runs/start_strength/.
 """
@@ -48,19 +55,25 @@ def knn_of(backbone: Path | None, start_dir: Path | None = None) -> float | None
                  if (c["file"] == name if name else c["epoch"] == 0)), None)
 
 
+def stem(name: str, seed: int, noise: str = NOISE) -> str:
+    """A point's file and run-folder name (the noise named only when it is not sym:0.8)."""
+    return f"{name}__seed{seed}" if noise == NOISE else \
+        f"{name}__{noise.replace(':', '')}__seed{seed}"
+
+
 def run_point(name: str, backbone: Path | None, seed: int, command: str,
-              start_dir: Path | None = None) -> dict:
+              start_dir: Path | None = None, noise: str = NOISE) -> dict:
     from promix_tutorial.config import make_config
     from promix_tutorial.engine import Trainer
     from promix_tutorial.results import hardware
     init = {} if backbone is None else {"init": str(backbone)}
-    cfg = make_config("cpu", "cifar10", NOISE, seed=seed, **init)
-    out = RUNS / f"{name}__seed{seed}"
+    cfg = make_config("cpu", "cifar10", noise, seed=seed, **init)
+    out = RUNS / stem(name, seed, noise)
     t0 = time.perf_counter()
     resume = (out / "checkpoint.pt").is_file()
     hist = Trainer(cfg, out, resume=resume, progress=False).fit(stop_after=cfg.warmup_epochs)
     last = hist.records[cfg.warmup_epochs - 1]
-    record = {"point": name, "seed": seed, "noise": NOISE, "knn_acc": knn_of(backbone, start_dir),
+    record = {"point": name, "seed": seed, "noise": noise, "knn_acc": knn_of(backbone, start_dir),
               "start": None if backbone is None else str(backbone.relative_to(ROOT)
                                                         if backbone.is_relative_to(ROOT)
                                                         else backbone),
@@ -73,12 +86,13 @@ def run_point(name: str, backbone: Path | None, seed: int, command: str,
               "load_average": list(__import__("os").getloadavg()),
               "date": time.strftime("%Y-%m-%d"), "config": cfg.to_dict()}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}__seed{seed}.json").write_text(json.dumps(record, indent=1) + "\n")
+    (RESULTS / f"{stem(name, seed, noise)}.json").write_text(json.dumps(record, indent=1) + "\n")
     return record
 
 
 def table() -> str:
-    recs = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
+    every = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
+    recs = [r for r in every if r["noise"] == NOISE]
     recs.sort(key=lambda r: (r["point"] != "scratch", r["knn_acc"] or 0, r["seed"]))
     lines = ["| start | kNN accuracy | warm-up test acc | first selection P / R / F1 | seed |",
              "|---|---|---|---|---|"]
@@ -96,10 +110,50 @@ def table() -> str:
             "load, date and config). " + DATA + ": JPEG-compressed, a little below published "
             "CIFAR-10 figures. kNN accuracy: the start's frozen features (its manifest); "
             "the first selection: CSS's clean set for the first ProMix epoch against the "
-            f"injected noise ({right}).\n\n" + "\n".join(lines) + "\n")
+            f"injected noise ({right}). Peak learning rate: 0.1 from scratch, 0.02 from a start "
+            "(the preset's; docs/calibration.md#cpu-start-lr).\n\n" + "\n".join(lines) + "\n")
+    by_noise = noise_rows(every)
+    if by_noise:
+        text += ("\n## The warm-up obstacle: the first selection against the noise rate\n\n"
+                 "The points run at more than one symmetric rate (`--noises`). A first "
+                 "selection no more precise than the share of right labels picks at random.\n\n"
+                 + by_noise + "\n")
     (RESULTS.parent / "start_strength_cpu.md").write_text(text)
     _plot(recs)
+    _plot_noise(every)
     return text
+
+
+def noise_rows(recs: list[dict]) -> str:
+    """The table of `across_noises`: per noise rate, each point's warm-up and first selection."""
+    from promix_tutorial.results import records_across_noises
+    pts = records_across_noises(recs)
+    if not pts:
+        return ""
+    lines = ["| noise | labels right | start | warm-up test acc | first selection P / R / F1 "
+             "| seed |", "|---|---|---|---|---|---|"]
+    rows = sorted((r for rs in pts.values() for r in rs),
+                  key=lambda r: (r["actual_noise_rate"], r["point"] != "scratch"))
+    for r in rows:
+        s = r["first_selection"]
+        lines.append(f"| {r['noise']} | {1 - r['actual_noise_rate']:.1%} | {r['point']} | "
+                     f"{r['warmup_test_acc']:.1%} | {s['precision']:.3f} / {s['recall']:.3f} / "
+                     f"{s['f1']:.3f} | {r['seed']} |")
+    return "\n".join(lines)
+
+
+def _plot_noise(recs: list[dict]) -> None:
+    """start_strength_noise_cpu.png: the first selection's precision against the noise rate."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from promix_tutorial.plots import plot_first_selection_vs_noise
+    from promix_tutorial.results import records_across_noises
+    pts = records_across_noises(recs)
+    if not pts:
+        return
+    ax = plot_first_selection_vs_noise(pts)
+    ax.figure.savefig(RESULTS.parent / "start_strength_noise_cpu.png", dpi=110)
+    __import__("matplotlib.pyplot").pyplot.close(ax.figure)
 
 
 def _plot(recs: list[dict]) -> None:
@@ -134,6 +188,8 @@ def main(argv=None) -> int:
                     help="a pretraining folder (backbone_eNNN.pt files and manifest.json)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--only", nargs="+", default=None, help="only these points (e.g. scratch e005)")
+    ap.add_argument("--noises", nargs="+", default=[NOISE],
+                    help="symmetric noise rates to run each point at (default: sym:0.8)")
     ap.add_argument("--table", action="store_true", help="only rebuild the table and the plot")
     args = ap.parse_args(argv)
     if not args.table:
@@ -143,13 +199,13 @@ def main(argv=None) -> int:
         for name, backbone in points(args.start_dir):
             if args.only and name not in args.only:
                 continue
-            for seed in args.seeds:
-                if (RESULTS / f"{name}__seed{seed}.json").is_file():
-                    print(f"[skip] {name} seed {seed}")
+            for seed, noise in ((s, n) for n in args.noises for s in args.seeds):
+                if (RESULTS / f"{stem(name, seed, noise)}.json").is_file():
+                    print(f"[skip] {name} {noise} seed {seed}")
                     continue
-                r = run_point(name, backbone, seed, command, args.start_dir)
+                r = run_point(name, backbone, seed, command, args.start_dir, noise)
                 s = r["first_selection"]
-                print(f"[done] {name} seed {seed}: warm-up {r['warmup_test_acc']:.1%}, first "
+                print(f"[done] {name} {noise} seed {seed}: warm-up {r['warmup_test_acc']:.1%}, first "
                       f"selection P {s['precision']:.3f} R {s['recall']:.3f}", flush=True)
     print(table())
     return 0

@@ -348,8 +348,10 @@ def section_preset_time(out: list[str]) -> None:
 
 
 def section_start_strength(out: list[str]) -> list[Path]:
+    from promix_tutorial.results import records_across_noises
     folder = RESULTS / "start_strength_cpu"
-    recs = [load_json(f) for f in sorted(folder.glob("*.json"))]
+    every = [load_json(f) for f in sorted(folder.glob("*.json"))]
+    recs = [r for r in every if r["noise"] == "sym:0.8"]
     if not recs:
         return []
     recs.sort(key=lambda r: (r["knn_acc"] or 0, r["seed"]))
@@ -358,7 +360,9 @@ def section_start_strength(out: list[str]) -> list[Path]:
             "warm-up alone (`cpu` preset, sym:0.8, the whole run's learning-rate schedule) from "
             "scratch and from each kept start of the `cpu` network's pretraining "
             "([Pretraining](pretrain.md)), and records the warm-up's last test accuracy and the "
-            "precision / recall of CSS's first selection; the start's kNN accuracy comes from "
+            "precision / recall of CSS's first selection (peak learning rate 0.1 from scratch, "
+            "0.02 from a start, [Calibration](calibration.md#cpu-start-lr)); the start's kNN "
+            "accuracy comes from "
             f"its manifest ({cpu_hardware(recs)}, {dates(recs)}; files in "
             f"[benchmarks/results/start_strength_cpu/]({blob(folder)}); JPEG-75 CIFAR-10 copy).",
             "", "| start | kNN accuracy | warm-up test acc | first selection P / R / F1 | seed | "
@@ -370,11 +374,34 @@ def section_start_strength(out: list[str]) -> list[Path]:
                    f"{sel['precision']:.3f} / {sel['recall']:.3f} / {sel['f1']:.3f} | "
                    f"{r['seed']} | [{f.name}]({blob(f)}) |")
     out.append("")
+    pngs = []
     png = RESULTS / "start_strength_cpu.png"
     if png.is_file():
         out += [f"![start strength against the first selection](figures/{png.name})", ""]
-        return [png]
-    return []
+        pngs.append(png)
+    across = records_across_noises(every)
+    if across:
+        out += ["### The warm-up obstacle {#warmup-obstacle}", "",
+                "The same warm-up at other symmetric noise rates, from scratch and from the "
+                "shipped start (`--noises`; notebook 04 draws it). A first selection no more "
+                "precise than the share of right labels picks at random.", "",
+                "| noise | labels right | start | warm-up test acc | first selection P / R / F1 "
+                "| file |", "|---|---|---|---|---|---|"]
+        for r in sorted((r for rs in across.values() for r in rs),
+                        key=lambda r: (r["actual_noise_rate"], r["point"] != "scratch")):
+            sel = r["first_selection"]
+            stem = (f"{r['point']}__seed{r['seed']}" if r["noise"] == "sym:0.8" else
+                    f"{r['point']}__{r['noise'].replace(':', '')}__seed{r['seed']}")
+            f = folder / f"{stem}.json"
+            out.append(f"| {r['noise']} | {1 - r['actual_noise_rate']:.1%} | {r['point']} | "
+                       f"{r['warmup_test_acc']:.1%} | {sel['precision']:.3f} / "
+                       f"{sel['recall']:.3f} / {sel['f1']:.3f} | [{f.name}]({blob(f)}) |")
+        out.append("")
+        png = RESULTS / "start_strength_noise_cpu.png"
+        if png.is_file():
+            out += [f"![the first selection against the noise rate](figures/{png.name})", ""]
+            pngs.append(png)
+    return pngs
 
 
 def section_from_start(out: list[str]) -> None:
@@ -391,8 +418,8 @@ def section_from_start(out: list[str]) -> None:
             f"([Pretraining](pretrain.md#shipped-start)); the table is "
             f"[accuracy_cpu_start.md]({blob(table)}), its cells' files in "
             f"[benchmarks/results/accuracy_cpu_start/]({blob(RESULTS / 'accuracy_cpu_start')}) "
-            "(JPEG-75 CIFAR-10 copy). These cells train at the preset's peak rate of 0.1; from a "
-            "start a rate of 0.02 works far better ([Calibration](calibration.md#cpu-start-lr), "
+            "(JPEG-75 CIFAR-10 copy). From a start the preset trains at a peak rate of 0.02, "
+            "not 0.1 ([Calibration](calibration.md#cpu-start-lr); the runs at 0.1 are in "
             f"[start_warmup.md]({blob(PROBE_RESULTS / 'start_warmup.md')})).", "",
             body.strip(), ""]
 

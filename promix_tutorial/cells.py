@@ -78,9 +78,9 @@ class Cell:
 
 def make_cell(cfg: TrainConfig, run_dir, results_dir, command: str, data: str,
               label: str = "") -> Cell:
-    """A `Cell` named by `results.cell_name` (the name of its results file)."""
-    from .results import cell_name
-    return Cell(cell_name(cfg.method, cfg.ablation, cfg.noise, cfg.seed), cfg, Path(run_dir),
+    """A `Cell` named by `results.config_cell_name` (the name of its results file)."""
+    from .results import config_cell_name
+    return Cell(config_cell_name(cfg), cfg, Path(run_dir),
                 Path(results_dir), command, data, label)
 
 
@@ -168,8 +168,8 @@ def run_cell(cfg: TrainConfig, run_dir: str | os.PathLike, results_dir: str | os
     return it. With ``lines``: a ``[run ]`` line before, the epoch lines, and a ``[done]`` line
     (`done_line`) after."""
     from .engine import train  # here: `promix --help` reads this module without torch
-    from .results import cell_name, done_line, summarize_run, write_cell
-    name = cell_name(cfg.method, cfg.ablation, cfg.noise, cfg.seed)
+    from .results import config_cell_name, done_line, summarize_run, write_cell
+    name = config_cell_name(cfg)
     if lines:
         print(f"[run ] {name}", flush=True)
     out = Path(run_dir)

@@ -352,6 +352,10 @@ def make_config(preset: str = "paper", dataset: str = "cifar10", noise: str = "s
                     lr=0.1, lr_min=0.0, lr_per_step=True, lr_warmup_frac=0.2,
                     epochs=35, lga_start=25, warmup_epochs=10,
                     gamma_ramp_epochs=5, unlabeled_ramp_epochs=8)
+        if overrides.get("init", "scratch") != "scratch":
+            # from a pretrained start the peak rate 0.1 wipes the start's features in the first
+            # ProMix epoch; 0.02 keeps them (docs/calibration.md#cpu-start-lr)
+            base.update(lr=0.02)
         if spec.kind == "asym":
             # the recipe's warm-up penalty holds the small network near uniform, and R = 0.5
             # caps recall when 80% of the labels are right (docs/calibration.md#cpu-asymmetric)

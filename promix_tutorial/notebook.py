@@ -67,15 +67,14 @@ def notebook_runs(profile: str, configs: dict[str, TrainConfig], runs_dir: str |
     line per run (last and best test accuracy) and at most one line for all their warnings
     (`warnings_summary`). Returns label -> `RunHistory`."""
     from .reference import notebook_run, shipped_configs
-    from .results import cell_name
+    from .results import config_cell_name
 
     width = max((len(k) for k in configs), default=0)
     if profile == "reference":
         configs = shipped_configs(configs)
     runs = {}
     for label, cfg in configs.items():
-        folder = (folders or {}).get(label) or cell_name(cfg.method, cfg.ablation, cfg.noise,
-                                                         cfg.seed)
+        folder = (folders or {}).get(label) or config_cell_name(cfg)
         runs[label] = notebook_run(profile, cfg, runs_dir, folder, load=load, data=data)
         print(f"{label:>{width}}: last {runs[label].final_accuracy():.2%}, "
               f"best {runs[label].best_accuracy():.2%}")

@@ -208,7 +208,8 @@ def coincide(a, b, atol: float = COINCIDE_F1) -> bool:
     return bool(both.any()) and float(np.abs(a[both] - b[both]).max()) <= atol
 
 
-def plot_selection_f1(run, ax=None, baseline_run=None, title: str | None = None):
+def plot_selection_f1(run, ax=None, baseline_run=None, title: str | None = None,
+                      rule_runs: dict | None = None):
     """The paper's Fig. 3 at this run's scale: selection F1 per epoch of ProMix (CSS + MHCS of
     network 1) against DivideMix's GMM and small-loss selection, each tuned two ways: ONCE for
     the whole run (one threshold / forget rate with the best mean F1, as the paper tuned them;
@@ -216,6 +217,9 @@ def plot_selection_f1(run, ax=None, baseline_run=None, title: str | None = None)
     method has; dashed / dotted), and cleanlab's confident learning where the run recorded it
     (`metrics.confident_learning`, nothing to tune). The baselines are applied to
     ``baseline_run``'s network when given (e.g. a CE run), else to this run's own network.
+    ``rule_runs`` (``{"gmm" | "small_loss": RunHistory}``): runs that each trained with that
+    rule as their selection (`TrainConfig.selection`), drawn thick with their own labeled set's
+    F1, as the paper's Fig. 3 compares methods.
 
     The two baselines often give the same F1 (the GMM's clean probability orders the samples as
     their losses do), so their lines lie on top of each other. Every line is still drawn, GMM's
@@ -251,6 +255,11 @@ def plot_selection_f1(run, ax=None, baseline_run=None, title: str | None = None)
             if same and k == "small_loss":
                 label += " (coincides with the GMM line)"
             ax.plot(bep, f1, ls=ls[k], lw=lw, ms=ms, label=label, **marks[k])
+    for k, rr in (rule_runs or {}).items():
+        setting = (f"threshold {rr.config['gmm_threshold']:g}" if k == "gmm" else
+                   f"forget rate {rr.config['forget_rate']:g}")
+        ax.plot(_epochs(rr), rr.series("selection.union.f1"), color=marks[k]["color"], lw=3,
+                alpha=0.6, label=f"{name[k]} rule, its own run ({setting})")
     cl = base.series("baselines.cleanlab.f1")
     if np.isfinite(cl).any():  # confident learning: nothing to tune
         ax.plot(bep, cl, color="C3", marker="d", ms=4, lw=1, label=f"cleanlab (confident "
@@ -261,6 +270,33 @@ def plot_selection_f1(run, ax=None, baseline_run=None, title: str | None = None)
     ax.set_yticks(np.linspace(0, 1, 6))
     legend_outside(ax)
     ax.set_title(title or f"clean-sample selection, {run.config['noise']}")
+    _fit(ax, own)
+    return ax
+
+
+def plot_first_selection_vs_noise(points: dict, ax=None, title: str | None = None):
+    """The warm-up obstacle: the precision of the first selection (CSS's clean set for the first
+    ProMix epoch, Eq. 1-2) against the noise rate, one line per start (``points``: a label, e.g.
+    ``"scratch"`` or ``"e040"``, -> records with ``actual_noise_rate`` and ``first_selection``),
+    beside the share of right labels (a selection that picks at random). Returns the Axes."""
+    own = ax is None
+    if own:
+        _, ax = plt.subplots(figsize=(6, 4))
+    rates = set()
+    for i, (label, recs) in enumerate(points.items()):
+        recs = sorted(recs, key=lambda r: r["actual_noise_rate"])
+        x = [100 * r["actual_noise_rate"] for r in recs]
+        rates |= set(x)
+        ax.plot(x, [r["first_selection"]["precision"] for r in recs], marker="o",
+                color=f"C{i}", label=f"{label}: first selection precision")
+    x = sorted(rates)
+    ax.plot(x, [1 - v / 100 for v in x], ls="--", color="grey",
+            label="share of right labels (a random pick)")
+    ax.set_xlabel("noise rate (%)")
+    ax.set_ylabel("precision")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title(title or "the warm-up obstacle: the first selection against the noise", fontsize=9)
     _fit(ax, own)
     return ax
 

@@ -46,7 +46,7 @@ import numpy as np
 from .config import (IGNORED_FIELDS, PRESETS, TrainConfig,  # noqa: F401
                      config_differences, make_config)
 from .runs import RunHistory, atomic_write, save_json, save_npz, sha256_file
-from .results import cell_name
+from .results import config_cell_name
 from .engine import train_or_load
 
 # makes the named cells on a GPU (`make_command`); `python -m promix_tutorial.reference` ships them
@@ -265,7 +265,7 @@ def notebook_run(profile: str, cfg: TrainConfig, runs_dir: str | os.PathLike,
         if data is not None:
             raise ValueError("a reference run has its own data; data= cannot be used with "
                              "the reference profile")
-        return load_reference(cell_name(cfg.method, cfg.ablation, cfg.noise, cfg.seed), cfg)
+        return load_reference(config_cell_name(cfg), cfg)
     return train_or_load(cfg, Path(runs_dir) / folder, load=load, data=data)
 
 
@@ -280,7 +280,7 @@ def shipped_configs(configs: dict[str, TrainConfig],
     named on one printed line, with the command that makes them, so that a notebook goes on
     with the runs that exist."""
     names = set(available_references(root))
-    cells = {k: cell_name(c.method, c.ablation, c.noise, c.seed) for k, c in configs.items()}
+    cells = {k: config_cell_name(c) for k, c in configs.items()}
     have = {k: c for k, c in configs.items() if cells[k] in names}
     missing = [k for k in configs if k not in have]
     if missing:
@@ -296,7 +296,7 @@ def available_configs(configs: dict[str, TrainConfig],
     run."""
     have = shipped_configs(configs, root)
     if not have:
-        cells = [cell_name(c.method, c.ablation, c.noise, c.seed) for c in configs.values()]
+        cells = [config_cell_name(c) for c in configs.values()]
         raise MissingReferenceError(
             f"no reference run for any of {', '.join(configs)} in "
             f"{Path(root) if root else reference_dir()}; they are made on a GPU by "

@@ -31,13 +31,26 @@ PAPER_CIFAR10 = {
     "w/o DBR": {"sym:0.8": 94.07, "human:worst": 95.07},
     "with Only Clean": {"sym:0.8": 93.82, "human:worst": 95.18},
 }
-ROW_ORDER = ["CE", "ProMix"] + [ABLATION_LABELS[a] for a in ABLATION_LABELS if a != "none"]
+# a run of ProMix's loop whose clean set comes from a Fig. 3 baseline's rule (config.selection)
+RULE_LABELS = {"gmm": "GMM rule (DivideMix)", "small_loss": "small-loss rule"}
+ROW_ORDER = (["CE", "ProMix"] + [ABLATION_LABELS[a] for a in ABLATION_LABELS if a != "none"]
+             + list(RULE_LABELS.values()))
 
 
-def cell_name(method: str, ablation: str, noise: str, seed: int) -> str:
-    """File stem of a cell: ``promix__sym0.5__seed0``, ``no_lga__sym0.8__seed0``, ``ce__...``."""
-    what = "ce" if method == "ce" else ("promix" if ablation == "none" else ablation)
+def cell_name(method: str, ablation: str, noise: str, seed: int,
+              selection: str = "promix") -> str:
+    """File stem of a cell: ``promix__sym0.5__seed0``, ``no_lga__sym0.8__seed0``, ``ce__...``,
+    and ``gmm_rule__...`` / ``small_loss_rule__...`` for a run with a Fig. 3 rule's selection."""
+    what = ("ce" if method == "ce" else f"{selection}_rule" if selection != "promix" else
+            "promix" if ablation == "none" else ablation)
     return f"{what}__{noise.replace(':', '')}__seed{seed}"
+
+
+def config_cell_name(cfg) -> str:
+    """`cell_name` of a `TrainConfig` or a saved config dict."""
+    get = cfg.get if isinstance(cfg, dict) else lambda k, d=None: getattr(cfg, k, d)
+    return cell_name(get("method"), get("ablation"), get("noise"), get("seed"),
+                     get("selection", "promix"))
 
 
 def select_cells(cells: dict[str, dict], names: list[str],
@@ -57,8 +70,10 @@ def select_cells(cells: dict[str, dict], names: list[str],
     return list(dict.fromkeys(out))
 
 
-def row_label(method: str, ablation: str) -> str:
-    return "CE" if method == "ce" else ABLATION_LABELS[ablation]
+def row_label(method: str, ablation: str, selection: str = "promix") -> str:
+    if method == "ce":
+        return "CE"
+    return RULE_LABELS[selection] if selection != "promix" else ABLATION_LABELS[ablation]
 
 
 def hardware() -> dict:
@@ -77,8 +92,9 @@ def summarize_run(hist: RunHistory, wall_seconds: float, command: str, data: str
     last = hist.records[-1]
     sel = last.get("selection", {}).get("union")
     return {
-        "cell": cell_name(cfg["method"], cfg["ablation"], cfg["noise"], cfg["seed"]),
-        "row": row_label(cfg["method"], cfg["ablation"]), "method": cfg["method"],
+        "cell": config_cell_name(cfg),
+        "row": row_label(cfg["method"], cfg["ablation"], cfg.get("selection", "promix")),
+        "method": cfg["method"],
         "ablation": cfg["ablation"], "noise": cfg["noise"], "seed": cfg["seed"],
         "dataset": cfg["dataset"], "n_train": hist.info["n_train"], "n_test": hist.info["n_test"],
         "epochs": len(hist), "final_acc": hist.final_accuracy(), "best_acc": hist.best_accuracy(),
@@ -105,7 +121,8 @@ def claim_metrics(hist: RunHistory) -> dict | None:
     """What the notebooks' figures claim, at the last epoch of a run with selection (None for
     CE): Fig. 3, ProMix's selection F1 (CSS + MHCS) beside the GMM and small-loss baselines
     tuned once over the run (`metrics.once_tuned`: their one threshold / forget rate and its
-    F1); Fig. 4, the accuracy of the pseudo-labels on the unlabeled set, plain and debiased
+    F1) and cleanlab's confident learning (``cleanlab_f1``, None where not recorded); Fig. 4,
+    the accuracy of the pseudo-labels on the unlabeled set, plain and debiased
     (Eq. 6), and ``pseudo_gain_mean``: debiased minus plain (points) averaged over every epoch
     that made pseudo-labels, i.e. the gap between Fig. 4's two curves (a single epoch's gap moves
     by about a point from epoch to epoch at the cpu scale: ~1,600 unlabeled samples). A
@@ -120,22 +137,25 @@ def claim_metrics(hist: RunHistory) -> dict | None:
     plain, debiased = last.get("pseudo_acc"), last.get("pseudo_acc_debiased")
     gaps = [100 * (r["pseudo_acc_debiased"] - r["pseudo_acc"]) for r in hist.records
             if r.get("pseudo_acc") is not None and r.get("pseudo_acc_debiased") is not None]
+    cleanlab = last.get("baselines", {}).get("cleanlab", {}).get("f1")
     return {"selection_f1": last["selection"]["union"]["f1"], "once_tuned": once,
+            "cleanlab_f1": None if cleanlab is None else round(float(cleanlab), 5),
             "pseudo_acc": plain, "pseudo_acc_debiased": debiased,
             "pseudo_gain_mean": round(statistics.fmean(gaps), 4) if gaps else None}
 
 
 def add_missing_claims(results_dir: str | os.PathLike, runs_dir: str | os.PathLike) -> list[str]:
     """Cell files written before `claim_metrics` existed (or before it recorded
-    ``pseudo_gain_mean``), or before ``first_selection`` was recorded, gain them from their run
+    ``pseudo_gain_mean`` or ``cleanlab_f1``), or before ``first_selection`` was recorded, gain
+    them from their run
     folder (``runs_dir/CELL``, when it holds the finished run); nothing else in them changes.
     Returns the cells updated."""
     done = []
     for path in sorted(Path(results_dir).glob("*.json")):
         record = json.loads(path.read_text())
         run = Path(runs_dir) / record["cell"]
-        current = ("claims" in record and (record["claims"] is None
-                                           or "pseudo_gain_mean" in record["claims"])
+        current = ("claims" in record and (record["claims"] is None or {
+            "pseudo_gain_mean", "cleanlab_f1"} <= set(record["claims"]))
                    and "first_selection" in record)
         if current or not (run / "history.json").is_file():
             continue
@@ -187,6 +207,44 @@ def claims_table(cells: list[dict], noises: list[str], row: str = "ProMix") -> s
     return "\n".join(lines)
 
 
+def rules_table(cells: list[dict], noise: str) -> str | None:
+    """Fig. 3 as the paper drew it, at ``noise``: each selection rule trained as its own run
+    (ProMix's CSS + MHCS, and the runs of `RULE_LABELS` with their once-tuned threshold or forget
+    rate), with its labeled set's F1 at the last epoch per seed, mean ± half-range, and the
+    run's test accuracy; then cleanlab's confident learning on the ProMix runs' networks
+    (``cleanlab_f1`` of `claim_metrics`). None without a rule run at ``noise``."""
+    at = [c for c in cells if c["noise"] == noise and c.get("selection")]
+    if not any(c["row"] in RULE_LABELS.values() for c in at):
+        return None
+    seeds = sorted({c["seed"] for c in at})
+    setting = {"ProMix": lambda cfg: f"R {cfg['rho']:g}, tau {cfg['tau']:g}",
+               RULE_LABELS["gmm"]: lambda cfg: f"threshold {cfg['gmm_threshold']:g}",
+               RULE_LABELS["small_loss"]: lambda cfg: f"forget rate {cfg['forget_rate']:g}"}
+    lines = ["| selection (its own run) | setting | " + " | ".join(f"seed {s}" for s in seeds)
+             + " | F1 mean ± half-range | test accuracy, mean (%) |",
+             "|" + "---|" * (len(seeds) + 4)]
+
+    def line(label: str, what: str, f1: dict, acc: list[float]) -> str:
+        m, h = _mean_spread(list(f1.values()))
+        return (f"| {label} | {what} | " + " | ".join(f"{f1[s]:.3f}" if s in f1 else ""
+                                                      for s in seeds)
+                + f" | {m:.3f} ± {h:.3f} | " + (f"{statistics.fmean(acc):.1f}" if acc else "")
+                + " |")
+
+    for row in ["ProMix", *RULE_LABELS.values()]:
+        cs = [c for c in at if c["row"] == row]
+        if cs:
+            what = "; ".join(sorted({setting[row](c["config"]) for c in cs}))
+            lines.append(line(row, what, {c["seed"]: c["selection"]["f1"] for c in cs},
+                              [100 * c["final_acc"] for c in cs]))
+    cl = {c["seed"]: c["claims"]["cleanlab_f1"] for c in at if c["row"] == "ProMix"
+          and (c.get("claims") or {}).get("cleanlab_f1") is not None}
+    if cl:
+        lines.append(line("cleanlab (confident learning), on the ProMix runs' network 1",
+                          "nothing to tune", cl, []))
+    return "\n".join(lines)
+
+
 def ablation_table(cells: list[dict], noise: str, row: str = "ProMix",
                    fair: str | None = "w/o LGA") -> str:
     """Table 5 at ``noise``: each ablation row's last-epoch test accuracy per seed, its mean and
@@ -222,7 +280,7 @@ def ablation_table(cells: list[dict], noise: str, row: str = "ProMix",
              + (f" - {fair} (its fair reference) |" if after_fair else ""),
              "|" + "---|" * (len(seeds) + 5 + bool(after_fair))]
     for r in ROW_ORDER:
-        if r == "CE" or not any((r, s) in acc for s in seeds):
+        if r not in ABLATION_LABELS.values() or not any((r, s) in acc for s in seeds):
             continue
         mean, spread = _mean_spread([acc[r, s] for s in seeds if (r, s) in acc])
         entries = [f"{acc[r, s]:.2f}" if (r, s) in acc else "" for s in seeds]
@@ -261,9 +319,9 @@ def committed_cells(name: str = "accuracy_cpu") -> list[dict] | None:
 
 
 # Where each notebook profile's committed Table 5 seeds are (benchmarks/results/NAME): the cpu
-# profile's are cells of benchmarks/accuracy_cpu.py (asym:0.4), the ci profile's the rows of
-# `benchmarks/ablation_rows.py --profile ci --seeds 0 1 2 3 4` (digits, sym:0.8).
-ABLATION_SEED_RESULTS = {"cpu": "accuracy_cpu", "ci": "ablation_rows_ci"}
+# profile's are cells of `benchmarks/accuracy_cpu.py --start cpu-simclr` (sym:0.8), the ci
+# profile's the rows of `benchmarks/ablation_rows.py --profile ci --seeds 0 1 2 3 4` (digits).
+ABLATION_SEED_RESULTS = {"cpu": "accuracy_cpu_start", "ci": "ablation_rows_ci"}
 
 
 def committed_ablation_table(noise: str, name: str = "accuracy_cpu") -> str | None:
@@ -344,7 +402,8 @@ def rebuild_table(results_dir: str | os.PathLike, table_path: str | os.PathLike,
     ``table5_noise``, `ablation_table`) from the cell files in ``results_dir`` into
     ``table_path`` (under ``heading``), rewritten (atomically) only when its text changes.
     ``paper``: print the paper's CIFAR-10 numbers beside ours. Returns the tables by name:
-    ``"main"``, ``"seeds"``, and ``"claims"`` / ``"table5"`` where there is something to show."""
+    ``"main"``, ``"seeds"``, and ``"claims"`` / ``"rules NOISE"`` / ``"table5"`` where there is
+    something to show."""
     results_dir, table_path = Path(results_dir), Path(table_path)
     cells = load_cells(results_dir) if results_dir.is_dir() else []
     tables = {"main": markdown_table(cells, noises, paper=paper),
@@ -357,6 +416,12 @@ def rebuild_table(results_dir: str | os.PathLike, table_path: str | os.PathLike,
                  f"debiasing gain = pseudo-label accuracy on the unlabeled set, debiased minus "
                  f"plain, points, at the last epoch and averaged over the epochs that made "
                  f"pseudo-labels):\n\n{tables['claims']}\n")
+    for n in noises:
+        rules = rules_table(cells, n)
+        if rules:
+            tables[f"rules {n}"] = rules
+            text += (f"\nFig. 3 with each selection rule trained as its own run, {n}: the "
+                     f"labeled set's F1 at the last epoch (`rules_table`):\n\n{rules}\n")
     if table5_noise and _has_ablation_rows(cells, table5_noise):
         tables["table5"] = ablation_table(cells, table5_noise)
         text += f"\nTable 5 at {table5_noise} (`ablation_table`):\n\n{tables['table5']}\n"
@@ -391,6 +456,19 @@ def paired_table(cells: list[dict], noises: list[str], row: str = "ProMix",
         diff = statistics.fmean(acc[row, n, s] - acc[baseline, n, s] for s in both)
         lines.append(f"| {n} | " + " | ".join(entries) + f" | {diff:+.2f} |")
     return "\n".join(lines)
+
+
+def records_across_noises(recs: list[dict]) -> dict[str, list[dict]]:
+    """Warm-up-only records of `benchmarks/start_strength.py` (``point``, ``seed``, ``noise``,
+    ``actual_noise_rate``, ``first_selection``): point -> its first seed's records sorted by
+    noise rate, for the points run at more than one noise rate (the warm-up obstacle's plot,
+    `plots.plot_first_selection_vs_noise`)."""
+    out: dict[str, list[dict]] = {}
+    for r in recs:
+        out.setdefault(r["point"], []).append(r)
+    return {p: sorted((r for r in rs if r["seed"] == rs[0]["seed"]),
+                      key=lambda r: r["actual_noise_rate"])
+            for p, rs in out.items() if len({r["noise"] for r in rs}) > 1}
 
 
 def start_table(start: list[dict], scratch: list[dict], noises: list[str]) -> str:

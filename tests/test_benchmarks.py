@@ -80,6 +80,7 @@ def test_accuracy_cpu_start_cells_start_every_network_from_the_start(tmp_path, m
     mod = load("accuracy_cpu")
     assert len(mod.select(["start"], mod.START_GROUPS)) == 2 * 2 * 3
     assert len(mod.select(["start_ablations"], mod.START_GROUPS)) == 6 * 3
+    assert len(mod.select(["start_rules"], mod.START_GROUPS)) == 2 * 3
     [cell] = mod.make_cells(["promix__sym0.9__seed1"], tmp_path / "r", tmp_path / "runs",
                             start="cpu-simclr")
     assert cell.config.init == "cpu-simclr" and cell.config.noise == "sym:0.9"
@@ -104,37 +105,60 @@ def test_accuracy_cpu_start_cells_start_every_network_from_the_start(tmp_path, m
     assert "+18.5" in (tmp_path / "start.md").read_text()
 
 
+def test_fig3_rule_cells_train_their_own_rule_tuned_once_from_the_promix_cells(tmp_path):
+    """start_rules: ProMix's loop with the GMM / small-loss rule as its selection (MHCS off),
+    threshold and forget rate the median of the ProMix cells' once-tuned values; refused, with
+    what to run, while there is no ProMix cell to tune from."""
+    from promix_tutorial.results import write_cell
+    mod = load("accuracy_cpu")
+    names = ["gmm_rule__sym0.8__seed1", "small_loss_rule__sym0.8__seed1"]
+    with pytest.raises(ValueError, match="--cells start"):
+        mod.make_cells(names, tmp_path / "r", tmp_path / "runs", start="cpu-simclr")
+    for seed, (t, f) in enumerate(((0.86, 0.69), (0.80, 0.60), (0.90, 0.70))):
+        write_cell(tmp_path / "r", {"cell": f"promix__sym0.8__seed{seed}", "row": "ProMix",
+                                    "noise": "sym:0.8", "claims": {"once_tuned": {
+                                        "gmm": {"value": t}, "small_loss": {"value": f}}}})
+    gmm, small = mod.make_cells(names, tmp_path / "r", tmp_path / "runs", start="cpu-simclr")
+    assert (gmm.name, gmm.config.selection, gmm.config.gmm_threshold) == (names[0], "gmm", 0.86)
+    assert (small.config.selection, small.config.forget_rate) == ("small_loss", 0.69)
+    assert not gmm.config.use_mhcs and gmm.config.init == "cpu-simclr" and gmm.config.seed == 1
+    assert gmm.command.endswith("--cells gmm_rule__sym0.8__seed1")
+
+
 def test_figure_notebooks_run_accuracy_cpu_cells_at_cpu(tmp_path):
-    """Notebooks 02, 03 and 05 at the cpu profile run the configs of accuracy_cpu cells (what their
-    text says, and what lets them load a finished cell instead of training it again): 02 the
-    ProMix cell at its Fig. 3 noise, 03 the w/o LGA and w/o DBR cells at its Fig. 4 noise, 05
-    the seven Table 5 rows (seed 0)."""
+    """Notebooks 02, 03 and 05 at the cpu profile run the configs of the accuracy_cpu cells from
+    the shipped start (what their text says, and what lets them load a finished cell instead of
+    training it again): 02 the ProMix cell at its Fig. 3 noise, 03 the w/o LGA and w/o DBR cells
+    at its Fig. 4 noise, 05 the seven Table 5 rows (seed 0)."""
     from promix_tutorial.config import config_differences
-    from promix_tutorial.profiles import figure_noise, profile_config
+    from promix_tutorial.profiles import figure_noise, figure_start, profile_config
     from promix_tutorial.results import cell_name
 
     mod = load("accuracy_cpu")
+    start = figure_start("cpu")["init"]
 
     def cell_config(name):
-        return mod.make_cells([name], tmp_path / "results", tmp_path / "runs")[0].config
+        return mod.make_cells([name], tmp_path / "results", tmp_path / "runs",
+                              start=start)[0].config
 
-    nb02 = profile_config("cpu", figure_noise("fig3", "cpu"))
+    nb02 = profile_config("cpu", figure_noise("fig3", "cpu"), **figure_start("cpu"))
     nb02 = nb02.replace(record_epochs=(nb02.warmup_epochs - 1,))   # as notebook 02 asks
-    assert cell_config("promix__sym0.5__seed0") == nb02
+    assert cell_config("promix__sym0.8__seed0") == nb02
     for ablation in ("no_lga", "no_dbr"):
-        nb03 = profile_config("cpu", figure_noise("fig4", "cpu"), ablation=ablation)
-        cell = cell_config(f"{ablation}__asym0.4__seed0")
+        nb03 = profile_config("cpu", figure_noise("fig4", "cpu"), ablation=ablation,
+                              **figure_start("cpu"))
+        cell = cell_config(f"{ablation}__sym0.8__seed0")
         assert config_differences(json.loads(json.dumps(cell.to_dict())), nb03) == {}
     # notebook 05's seven runs are the seed-0 cells of the ProMix and ablation rows
     from promix_tutorial.profiles import ablation_study_configs
     for label, nb05 in ablation_study_configs("cpu").items():
         name = cell_name("promix", nb05.ablation, nb05.noise, 0)
-        assert name in mod.all_cells(), label
+        assert name in mod.all_cells(mod.START_GROUPS), label
         cell = cell_config(name)
         assert config_differences(json.loads(json.dumps(cell.to_dict())), nb05) == {}, label
-    # a different noise would not be found: the comparison is not vacuous
+    # from scratch it would not be found: the comparison is not vacuous
     other = profile_config("cpu", "sym:0.8", ablation="no_lga")
-    assert config_differences(cell_config("no_lga__asym0.4__seed0").to_dict(), other)
+    assert config_differences(cell_config("no_lga__sym0.8__seed0").to_dict(), other)
 
 
 def test_selection_f1_writes_series_and_figure(tmp_path, capsys):
@@ -612,13 +636,27 @@ def test_start_strength_points_and_table(tmp_path, monkeypatch):
     mod.RESULTS.mkdir(parents=True)
     sel = {"precision": 0.5, "recall": 0.4, "f1": 0.44}
     for name, knn in (("scratch", None), ("e005", 0.55)):
-        (mod.RESULTS / f"{name}__seed0.json").write_text(json.dumps(
-            {"point": name, "seed": 0, "knn_acc": knn, "warmup_test_acc": 0.3,
-             "first_selection": sel, "actual_noise_rate": 0.72}))
+        (mod.RESULTS / f"{mod.stem(name, 0)}.json").write_text(json.dumps(
+            {"point": name, "seed": 0, "noise": "sym:0.8", "knn_acc": knn,
+             "warmup_test_acc": 0.3, "first_selection": sel, "actual_noise_rate": 0.72}))
     text = mod.table()
     assert "| e005 | 55.0% | 30.0% | 0.500 / 0.400 / 0.440 | 0 |" in text
-    assert "28.0% of the labels right" in text
+    assert "28.0% of the labels right" in text and "warm-up obstacle" not in text
     assert (tmp_path / "res" / "start_strength_cpu.png").stat().st_size > 1000
+    assert not (tmp_path / "res" / "start_strength_noise_cpu.png").exists()
+    # the same points at another noise rate: the warm-up obstacle's table and plot
+    assert mod.stem("e005", 1, "sym:0.5") == "e005__sym0.5__seed1"
+    for name, p in (("scratch", 0.7), ("e005", 0.8)):
+        (mod.RESULTS / f"{mod.stem(name, 0, 'sym:0.5')}.json").write_text(json.dumps(
+            {"point": name, "seed": 0, "noise": "sym:0.5", "knn_acc": None,
+             "warmup_test_acc": 0.4, "first_selection": dict(sel, precision=p),
+             "actual_noise_rate": 0.45}))
+    text = mod.table()
+    assert "| e005 | 55.0% | 30.0% |" in text and text.count("| e005 |") == 3  # 1 + 2 noises
+    rows = text.split("warm-up obstacle")[1]
+    assert rows.index("| sym:0.5 | 55.0% | scratch | 40.0% | 0.700 /") < rows.index(
+        "| sym:0.5 | 55.0% | e005 | 40.0% | 0.800 /") < rows.index("| sym:0.8 | 28.0% | scratch")
+    assert (tmp_path / "res" / "start_strength_noise_cpu.png").stat().st_size > 1000
 
 
 def test_accuracy_gpu_refuses_a_missing_start_before_any_work(tmp_path, capsys):

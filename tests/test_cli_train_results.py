@@ -2,6 +2,8 @@
 tables built from cell files."""
 import json
 
+import dataclasses
+
 import pytest
 
 from promix_tutorial import cli, commands
@@ -216,6 +218,38 @@ def test_ablation_table_says_which_rows_lie_below_promix_by_more_than_the_spread
     assert "Table 5" not in (tmp_path / "t.md").read_text()
 
 
+def test_rule_runs_have_their_own_cells_rows_and_fig3_table(tmp_path):
+    """A run whose clean set comes from a Fig. 3 rule is its own cell and row (never a Table 5
+    row); rules_table sets each rule's own-run F1 beside ProMix's and cleanlab's."""
+    from promix_tutorial.results import (ablation_table, config_cell_name, row_label,
+                                         rules_table)
+    cfg = make_config("tiny", "digits", "sym:0.8", selection="gmm", gmm_threshold=0.8, seed=2)
+    assert config_cell_name(cfg) == "gmm_rule__sym0.8__seed2"
+    assert config_cell_name(dataclasses.asdict(cfg)) == "gmm_rule__sym0.8__seed2"
+    assert config_cell_name(make_config("tiny", "digits", "sym:0.8")) == "promix__sym0.8__seed0"
+    assert row_label("promix", "none", "small_loss") == "small-loss rule"
+    n, conf = "sym:0.8", {"rho": 0.2, "tau": 0.95, "gmm_threshold": 0.86, "forget_rate": 0.69}
+    cells = []
+    for seed, (p, g, sl, cl) in enumerate(((0.66, 0.60, 0.55, 0.50), (0.68, 0.62, 0.57, 0.52))):
+        cells += [dict(_cell("promix", "none", n, seed, 0.58, 0.58, p), config=conf,
+                       claims={"cleanlab_f1": cl}),
+                  dict(_cell("promix", "none", n, seed, 0.50, 0.5, g), config=conf,
+                       row=row_label("promix", "none", "gmm")),
+                  dict(_cell("promix", "none", n, seed, 0.40, 0.4, sl), config=conf,
+                       row=row_label("promix", "none", "small_loss"))]
+    lines = rules_table(cells, n).splitlines()
+    assert lines[0] == ("| selection (its own run) | setting | seed 0 | seed 1 | F1 mean ± "
+                        "half-range | test accuracy, mean (%) |")
+    assert lines[2] == "| ProMix | R 0.2, tau 0.95 | 0.660 | 0.680 | 0.670 ± 0.010 | 58.0 |"
+    assert lines[3] == ("| GMM rule (DivideMix) | threshold 0.86 | 0.600 | 0.620 | 0.610 ± 0.010 "
+                        "| 50.0 |")
+    assert lines[4].startswith("| small-loss rule | forget rate 0.69 | 0.550 | 0.570 |")
+    assert lines[5].startswith("| cleanlab (confident learning), on the ProMix runs' network 1 "
+                               "| nothing to tune | 0.500 | 0.520 | 0.510 ± 0.010 |")
+    assert rules_table(cells, "sym:0.5") is None and rules_table(cells[:1], n) is None
+    assert "rule" not in ablation_table(cells, n)
+
+
 def test_claim_metrics_of_a_run_and_added_to_older_cell_files(tmp_path):
     from promix_tutorial.metrics import once_tuned
     from promix_tutorial.results import add_missing_claims, claim_metrics, summarize_run
@@ -232,6 +266,7 @@ def test_claim_metrics_of_a_run_and_added_to_older_cell_files(tmp_path):
     assert len(gaps) == 2 and got["pseudo_gain_mean"] == pytest.approx(sum(gaps) / 2, abs=1e-4)
     value, f1 = once_tuned(hist.records, "gmm")
     assert got["once_tuned"]["gmm"] == {"value": value, "f1": round(float(f1[-1]), 5)}
+    assert got["cleanlab_f1"] == round(last["baselines"]["cleanlab"]["f1"], 5)
     ce = train(make_config("tiny", "digits", "pairflip:0.4", method="ce", epochs=2),
                tmp_path / "runs" / "ce__pairflip0.4__seed0", progress=False)
     assert claim_metrics(ce) is None

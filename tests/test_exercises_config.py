@@ -29,7 +29,8 @@ def test_ablation_study_configs_per_profile():
 
     cpu = ablation_study_configs("cpu")
     assert list(cpu) == list(ABLATION_LABELS.values())
-    assert {c.noise for c in cpu.values()} == {"asym:0.4"}         # see profiles.ABLATION_STUDY
+    assert {c.noise for c in cpu.values()} == {"sym:0.8"}          # see profiles.ABLATION_STUDY
+    assert {c.init for c in cpu.values()} == {"cpu-simclr"} and {c.lr for c in cpu.values()} == {0.02}
     assert {(c.n_train, c.epochs, c.model) for c in cpu.values()} == {(5000, 35, "fast_cnn")}
     assert [c.ablation for c in cpu.values()] == list(ABLATION_LABELS)
     assert not cpu["w/o Base Selection"].use_css and cpu["ProMix"].use_css
@@ -43,9 +44,11 @@ def test_ablation_study_configs_per_profile():
 def test_figure_noise_per_profile():
     from promix_tutorial.profiles import figure_noise
 
-    assert figure_noise("fig3", "cpu") == "sym:0.5" and figure_noise("fig4", "cpu") == "asym:0.4"
-    for profile in ("gpu", "ci", "reference"):   # the paper's figures: 80% symmetric
+    from promix_tutorial.profiles import figure_start
+    for profile in ("gpu", "cpu", "ci", "reference"):   # the paper's figures: 80% symmetric
         assert figure_noise("fig3", profile) == figure_noise("fig4", profile) == "sym:0.8"
+    # at the cpu scale from the shipped self-supervised start, elsewhere from scratch
+    assert figure_start("cpu") == {"init": "cpu-simclr"} and figure_start("gpu") == {}
     with pytest.raises(ValueError, match="unknown figure 'fig5'"):
         figure_noise("fig5", "cpu")
     with pytest.raises(ValueError, match="unknown profile 'laptop'"):

@@ -297,3 +297,25 @@ def test_selection_f1_draws_cleanlab_where_the_run_recorded_it(tmp_path):
     [line] = [ln for ln in ax.lines if "cleanlab" in ln.get_label()]
     assert list(line.get_ydata()) == [0.4] * 6
     assert_legends_clear(ax.figure, inside_figure=False)
+
+
+def test_selection_f1_draws_each_rule_run_with_its_own_selection(tmp_path):
+    """Fig. 3 as the paper drew it: a run that trained with the GMM or small-loss rule adds a
+    line of its own labeled set's F1, labelled with its setting."""
+    import json
+    run = make_run(tmp_path / "promix")
+    rules = {}
+    for rule, f1, setting in (("gmm", 0.3, {"gmm_threshold": 0.86}),
+                              ("small_loss", 0.2, {"forget_rate": 0.69})):
+        path = tmp_path / rule
+        make_run(path, union_f1=[f1] * 6)
+        data = json.loads((path / "history.json").read_text())
+        data["config"].update(selection=rule, **setting)
+        (path / "history.json").write_text(json.dumps(data))
+        rules[rule] = RunHistory(path)
+    ax = plots.plot_selection_f1(run, rule_runs=rules)
+    lines = {ln.get_label(): ln for ln in ax.lines}
+    assert list(lines["DivideMix GMM rule, its own run (threshold 0.86)"].get_ydata()) == [0.3] * 6
+    assert list(lines["small-loss rule, its own run (forget rate 0.69)"].get_ydata()) == [0.2] * 6
+    assert len(ax.lines) == len(plots.plot_selection_f1(run).lines) + 2
+    assert_legends_clear(ax.figure, inside_figure=False)

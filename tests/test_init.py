@@ -147,3 +147,14 @@ def test_the_shipped_cpu_start_loads_offline_checksummed_and_fits_the_cpu_networ
     with pytest.raises(ValueError, match="pretrained for fast_cnn widths \\(32, 64, 128\\)"):
         P.check_start(manifest, model="fast_cnn", model_widths=(16, 32, 64), dataset="cifar10",
                       in_channels=3)
+
+
+def test_the_cpu_preset_trains_at_a_lower_peak_rate_from_a_start():
+    """From a start the cpu preset's peak rate is 0.02 (docs/calibration.md#cpu-start-lr), from
+    scratch 0.1; an explicit lr still wins, and other presets keep theirs."""
+    assert make_config("cpu", "cifar10", "sym:0.8").lr == 0.1
+    assert make_config("cpu", "cifar10", "sym:0.8", init="cpu-simclr").lr == 0.02
+    assert make_config("cpu", "cifar10", "sym:0.8", init="cpu-simclr", lr=0.1).lr == 0.1
+    assert make_config("cpu", "cifar10", "sym:0.9", method="ce", init="cpu-simclr").lr == 0.02
+    assert make_config("tiny", "digits", "sym:0.5").lr == make_config("tiny", "digits", "sym:0.5",
+                                                                      lr=0.05).lr
