@@ -5,7 +5,7 @@
   python benchmarks/ablation_rows.py --profile ci --seeds 0 1 2 3 4    # Table 5 with a seed spread
 
 Prints one line per row and seed (last and best test accuracy, final selection F1, labeled-set
-size, wall seconds) and, with several seeds, Table 5 with the seed spread (`results.ablation_table`
+size, wall seconds) and, with several seeds, Table 5 with the seed spread (`tables.ablation_table`
 over every results file in OUT/PROFILE/results). Runs go to OUT/PROFILE/NOISE/ABLATION/seedN,
 each row's results file to OUT/PROFILE/results/; a row whose results file exists is not retrained
 (an interrupted one resumes). The rows run through the package's one runner (`cells.run_cells`):
@@ -22,7 +22,8 @@ from pathlib import Path
 from promix_tutorial.config import ABLATION_LABELS
 from promix_tutorial.profiles import ablation_study_configs
 from promix_tutorial.runs import RunHistory
-from promix_tutorial.results import ablation_table, load_cells
+from promix_tutorial.results import load_cells
+from promix_tutorial.tables import ablation_table
 from promix_tutorial.cli import add_launcher_args
 from promix_tutorial.cells import launcher_from_args, make_cell, run_cells
 
@@ -43,7 +44,7 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=None, help="shorter runs (smoke tests)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0],
                     help="seeds of every row (default: 0); with more than one, a Table 5 with the "
-                         "seed spread (results.ablation_table) is printed at the end")
+                         "seed spread (tables.ablation_table) is printed at the end")
     ap.add_argument("--out", default="runs/ablation_rows")
     add_launcher_args(ap, default="inline")
     args = ap.parse_args(argv)

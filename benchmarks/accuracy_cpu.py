@@ -49,7 +49,8 @@ from pathlib import Path
 
 from promix_tutorial.config import ABLATIONS, make_config
 from promix_tutorial.results import (RULE_LABELS, add_missing_claims, cell_name, load_cells,
-                                     rebuild_table, select_cells, start_table, write_if_changed)
+                                     select_cells, write_if_changed)
+from promix_tutorial.tables import rebuild_table, start_table
 from promix_tutorial.cli import add_launcher_args
 from promix_tutorial.cells import Cell, launcher_from_args, make_cell, run_cells
 from promix_tutorial.sweep import Sweep

@@ -56,7 +56,8 @@ import torch
 
 from promix_tutorial.config import make_config
 from promix_tutorial.runs import save_json
-from promix_tutorial.results import cell_name, hardware, rebuild_table, select_cells
+from promix_tutorial.results import cell_name, hardware, select_cells
+from promix_tutorial.tables import rebuild_table
 from promix_tutorial.cli import add_launcher_args
 from promix_tutorial.cells import (INLINE, Cell, Launcher, launcher_from_args, make_cell,
                                    plan_lanes, run_cells)

@@ -224,8 +224,8 @@ def replace_between_markers(text: str, name: str, body: str) -> str:
 # ------------------------------------------------------------------------------ the page
 
 def section_cpu(out: list[str]) -> None:
-    from promix_tutorial.results import ablation_table, claims_table, load_cells, \
-        markdown_table, paired_table
+    from promix_tutorial.results import load_cells
+    from promix_tutorial.tables import ablation_table, claims_table, markdown_table, paired_table
 
     folder = RESULTS / "accuracy_cpu"
     cells = load_cells(folder)
@@ -263,7 +263,7 @@ def section_cpu(out: list[str]) -> None:
         out += [f"### Table 5 at {n} {{#cpu-table5}}", "",
                 "Last-epoch test accuracy (%) per seed. A row counts as below ProMix only when "
                 "its mean is lower by more than the larger half-range of the two over their "
-                "shared seeds (`results.ablation_table`). The rows after \"w/o LGA\" have LGA "
+                "shared seeds (`tables.ablation_table`). The rows after \"w/o LGA\" have LGA "
                 "switched off too, so the last column compares them with \"w/o LGA\", their fair "
                 "reference.", "",
                 ablation_table(cells, n), ""]
@@ -306,7 +306,8 @@ def section_selection_f1(out: list[str]) -> list[Path]:
 
 
 def section_ci_table5(out: list[str]) -> None:
-    from promix_tutorial.results import ablation_table, load_cells
+    from promix_tutorial.results import load_cells
+    from promix_tutorial.tables import ablation_table
 
     folder = RESULTS / "ablation_rows_ci"
     if not folder.is_dir():
@@ -539,7 +540,8 @@ def section_widgets(out: list[str]) -> None:
 
 
 def section_gpu(out: list[str]) -> None:
-    from promix_tutorial.results import load_cells, markdown_table
+    from promix_tutorial.results import load_cells
+    from promix_tutorial.tables import markdown_table
 
     folder = RESULTS / "accuracy_gpu"
     cells = load_cells(folder) if folder.is_dir() else []
@@ -574,7 +576,8 @@ ARCHIVED = [
 
 
 def section_archived(out: list[str]) -> None:
-    from promix_tutorial.results import load_cells, markdown_table, paired_table
+    from promix_tutorial.results import load_cells
+    from promix_tutorial.tables import markdown_table, paired_table
 
     out += ["## Archived measurements {#archived}", "",
             "Kept as measured, with their files, because other pages cite them. They were made "

@@ -14,8 +14,8 @@ tests/test_layers.py checks it):
 - config, profiles: TrainConfig, presets and ablations; the notebooks' profiles;
 - schedule, devices, pretrain, losses, evaluation, engine: the learning rate and ramps; data,
   device and precision; self-supervised starts; a step's loss terms; an epoch's records; the loop;
-- results, cells, sweep, reference: results tables, running cells (locally, on SLURM), grids
-  of runs, shipped reference runs;
+- results, tables, cells, sweep, reference: results records and their tables, running cells
+  (locally, on SLURM), grids of runs, shipped reference runs;
 - plots, widgets, notebook, exercises: figures, sliders and helpers for the notebooks;
 - commands, cli: the ``promix`` command line (what each command does; its parsers).
 """

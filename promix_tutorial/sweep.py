@@ -7,7 +7,7 @@ ablations, with ``--set`` overrides); it is saved as ``OUT/sweep.json`` next to 
     OUT/sweep.json              the grid (a rerun with another grid is refused)
     OUT/CELL/                   one run folder per cell (results.cell_name)
     OUT/results/CELL.json       its record (results.summarize_run)
-    OUT/table.md                the tables (results.rebuild_table)
+    OUT/table.md                the tables (tables.rebuild_table)
     OUT/logs/                   submitit's pickles and job logs (local, slurm)
 
 With several presets or datasets, each (preset, dataset) pair gets its own folder
@@ -141,7 +141,7 @@ def sweep_cells(sweep: Sweep, out) -> list[Cell]:
 def rebuild_tables(sweep: Sweep, cells: list[Cell], out) -> list[str]:
     """Each (preset, dataset) folder's table.md from its results files (`sweep_cells`'s
     ``cells``); returns the tables' text. The paper's numbers are shown for CIFAR-10 only."""
-    from .results import rebuild_table
+    from .tables import rebuild_table
     groups = {c.results_dir: (pt["preset"], c.config.dataset)
               for pt, c in zip(sweep.points(), cells)}
     tables = []

@@ -10,9 +10,8 @@ from promix_tutorial import cli, commands
 from promix_tutorial.config import ABLATION_LABELS, PRESETS, make_config
 from promix_tutorial.profiles import profile_config
 from promix_tutorial.runs import RunHistory
-from promix_tutorial.results import (aggregate, cell_name, load_cells, markdown_table,
-                                     paired_table, rebuild_table,
-                                     select_cells, write_cell)
+from promix_tutorial.results import cell_name, load_cells, select_cells, write_cell
+from promix_tutorial.tables import aggregate, markdown_table, paired_table, rebuild_table
 
 TINY = ["train", "--dataset", "digits", "--noise", "sym:0.5", "--preset", "tiny", "--quiet",
         "--set", "warmup_epochs=1", "--set", "lga_start=2"]
@@ -171,7 +170,7 @@ def test_claims_table_gives_the_debiasing_gain_per_seed_and_its_spread():
              dict(_cell("promix", "none", "sym:0.8", 0, 0.2, 0.2, 0.4),   # an older record:
                   claims=_claims(0.40, 0.45, 0.45, 0.30, 0.29)),          # no mean over epochs
              dict(_cell("ce", "none", "asym:0.4", 0, 0.5, 0.5), claims=None)]
-    from promix_tutorial.results import claims_table
+    from promix_tutorial.tables import claims_table
     lines = claims_table(cells, ["sym:0.5", "asym:0.4", "sym:0.8"]).splitlines()
     assert lines[0].count("debiasing gain, seed") == 2 and len(lines) == 4  # no sym:0.5 row
     assert lines[2] == ("| asym:0.4 | 0.810 / 0.860 / 0.890 | +2.00 / +0.70 | +1.00 / +0.50 | "
@@ -180,7 +179,7 @@ def test_claims_table_gives_the_debiasing_gain_per_seed_and_its_spread():
 
 
 def test_ablation_table_says_which_rows_lie_below_promix_by_more_than_the_spread(tmp_path):
-    from promix_tutorial.results import ablation_table
+    from promix_tutorial.tables import ablation_table
     n = "asym:0.4"
     cells = [_cell("promix", "none", n, 0, 0.70, 0.7), _cell("promix", "none", n, 1, 0.68, 0.7),
              _cell("promix", "no_lga", n, 0, 0.66, 0.7), _cell("promix", "no_lga", n, 1, 0.65, 0.7),
@@ -221,8 +220,8 @@ def test_ablation_table_says_which_rows_lie_below_promix_by_more_than_the_spread
 def test_rule_runs_have_their_own_cells_rows_and_fig3_table(tmp_path):
     """A run whose clean set comes from a Fig. 3 rule is its own cell and row (never a Table 5
     row); rules_table sets each rule's own-run F1 beside ProMix's and cleanlab's."""
-    from promix_tutorial.results import (ablation_table, config_cell_name, row_label,
-                                         rules_table)
+    from promix_tutorial.results import config_cell_name, row_label
+    from promix_tutorial.tables import ablation_table, rules_table
     cfg = make_config("tiny", "digits", "sym:0.8", selection="gmm", gmm_threshold=0.8, seed=2)
     assert config_cell_name(cfg) == "gmm_rule__sym0.8__seed2"
     assert config_cell_name(dataclasses.asdict(cfg)) == "gmm_rule__sym0.8__seed2"
@@ -297,13 +296,14 @@ def test_claim_metrics_of_a_run_and_added_to_older_cell_files(tmp_path):
 
 def test_committed_cells_read_the_repositorys_results_files(monkeypatch, tmp_path):
     import promix_tutorial.results as results
+    import promix_tutorial.tables as tables
     cells = results.committed_cells("accuracy_cpu")   # the tests run from a checkout
     assert cells and any(c["cell"] == "promix__asym0.4__seed0" for c in cells)
     assert results.committed_cells("no_such_benchmark") is None
-    table5 = results.committed_ablation_table("asym:0.4")   # w/o LGA seed 0 is committed
+    table5 = tables.committed_ablation_table("asym:0.4")   # w/o LGA seed 0 is committed
     assert table5.splitlines()[2].startswith("| ProMix | 69.65 |") and "| w/o LGA |" in table5
-    assert results.committed_ablation_table("sym:0.5") is None   # no ablation cells there
-    ci = results.committed_ablation_table("sym:0.8", results.ABLATION_SEED_RESULTS["ci"])
+    assert tables.committed_ablation_table("sym:0.5") is None   # no ablation cells there
+    ci = tables.committed_ablation_table("sym:0.8", results.ABLATION_SEED_RESULTS["ci"])
     assert ci.splitlines()[0].count("| seed ") == 5   # the ci profile's five seeds of every row
     assert sum(line.startswith("| ") for line in ci.splitlines()[2:]) == 7
     monkeypatch.setattr(results, "source_checkout", lambda: None)   # e.g. installed on Colab
@@ -313,4 +313,4 @@ def test_committed_cells_read_the_repositorys_results_files(monkeypatch, tmp_pat
                _cell("ce", "none", "sym:0.5", 0, 0.5, 0.5))
     monkeypatch.setattr(results, "source_checkout", lambda: fake)
     assert [c["cell"] for c in results.committed_cells()] == ["ce__sym0.5__seed0"]
-    assert results.committed_ablation_table("sym:0.5") is None   # a CE cell only
+    assert tables.committed_ablation_table("sym:0.5") is None   # a CE cell only

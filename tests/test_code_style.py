@@ -10,7 +10,7 @@ PACKAGE = REPO / "promix_tutorial"
 # bottom to top, as promix_tutorial/__init__.py describes them
 LAYERS = ["runs", "data", "noise", "transition", "selection", "debias", "metrics", "augment",
           "models", "config", "profiles", "schedule", "devices", "pretrain", "losses", "evaluation",
-          "engine", "results", "cells", "sweep", "reference", "plots", "widgets", "notebook",
+          "engine", "results", "tables", "cells", "sweep", "reference", "plots", "widgets", "notebook",
           "exercises", "commands", "cli"]
 MAX_LINES = 450
 
