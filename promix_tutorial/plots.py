@@ -292,7 +292,7 @@ def plot_first_selection_vs_noise(points: dict, ax=None, title: str | None = Non
     x = sorted(rates)
     ax.plot(x, [1 - v / 100 for v in x], ls="--", color="grey",
             label="share of right labels (a random pick)")
-    ax.set_xlabel("noise rate (%)")
+    ax.set_xlabel("wrong labels (%)")
     ax.set_ylabel("precision")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8, loc="upper right")

@@ -22,7 +22,7 @@ def claims_table(cells: list[dict], noises: list[str], row: str = "ProMix") -> s
     over the epochs that made pseudo-labels, each with its mean and half-range over the seeds."""
     with_claims = [c for c in cells if c["row"] == row and c.get("claims")]
     seeds = sorted({c["seed"] for c in with_claims})
-    lines = ["| noise | selection F1: ProMix / GMM once / small-loss once (mean) | "
+    lines = ["| noise | selection F1: ProMix / GMM once / small-loss once / cleanlab (mean) | "
              + " | ".join(f"debiasing gain, seed {s}: last epoch / over the epochs" for s in seeds)
              + " | last epoch: mean ± half-range | over the epochs: mean ± half-range |",
              "|" + "---|" * (len(seeds) + 4)]
@@ -48,7 +48,9 @@ def claims_table(cells: list[dict], noises: list[str], row: str = "ProMix") -> s
             return " / ".join(f"{g[s]:+.2f}" if s in g else "n/a" for g in (last, curve))
 
         per_seed = [entry(s) for s in seeds]
-        lines.append(f"| {n} | {f1:.3f} / {base['gmm']:.3f} / {base['small_loss']:.3f} | "
+        cl = [c["claims"]["cleanlab_f1"] for c in cs if c["claims"].get("cleanlab_f1") is not None]
+        cl_text = f"{mean(cl):.3f}" if cl else "n/a"
+        lines.append(f"| {n} | {f1:.3f} / {base['gmm']:.3f} / {base['small_loss']:.3f} / {cl_text} | "
                      + " | ".join(per_seed) + f" | {summary(last)} | {summary(curve)} |")
     return "\n".join(lines)
 

@@ -164,18 +164,18 @@ def _claims(f1, gmm, small, plain, debiased, gain_mean=None):
 
 def test_claims_table_gives_the_debiasing_gain_per_seed_and_its_spread():
     cells = [dict(_cell("promix", "none", "asym:0.4", 0, 0.6, 0.6, 0.8),
-                  claims=_claims(0.80, 0.85, 0.90, 0.40, 0.42, 0.7)),
+                  claims=dict(_claims(0.80, 0.85, 0.90, 0.40, 0.42, 0.7), cleanlab_f1=0.68)),
              dict(_cell("promix", "none", "asym:0.4", 1, 0.6, 0.6, 0.8),
-                  claims=_claims(0.82, 0.87, 0.88, 0.50, 0.51, 0.5)),
+                  claims=dict(_claims(0.82, 0.87, 0.88, 0.50, 0.51, 0.5), cleanlab_f1=0.72)),
              dict(_cell("promix", "none", "sym:0.8", 0, 0.2, 0.2, 0.4),   # an older record:
                   claims=_claims(0.40, 0.45, 0.45, 0.30, 0.29)),          # no mean over epochs
              dict(_cell("ce", "none", "asym:0.4", 0, 0.5, 0.5), claims=None)]
     from promix_tutorial.tables import claims_table
     lines = claims_table(cells, ["sym:0.5", "asym:0.4", "sym:0.8"]).splitlines()
     assert lines[0].count("debiasing gain, seed") == 2 and len(lines) == 4  # no sym:0.5 row
-    assert lines[2] == ("| asym:0.4 | 0.810 / 0.860 / 0.890 | +2.00 / +0.70 | +1.00 / +0.50 | "
+    assert lines[2] == ("| asym:0.4 | 0.810 / 0.860 / 0.890 / 0.700 | +2.00 / +0.70 | +1.00 / +0.50 | "
                         "+1.50 ± 0.50 | +0.60 ± 0.10 |")
-    assert lines[3] == "| sym:0.8 | 0.400 / 0.450 / 0.450 | -1.00 / n/a |  | -1.00 ± 0.00 |  |"
+    assert lines[3] == "| sym:0.8 | 0.400 / 0.450 / 0.450 / n/a | -1.00 / n/a |  | -1.00 ± 0.00 |  |"
 
 
 def test_ablation_table_says_which_rows_lie_below_promix_by_more_than_the_spread(tmp_path):
