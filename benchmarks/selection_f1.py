@@ -3,9 +3,9 @@ network 1) vs DivideMix's GMM and small-loss selection, each tuned once for the 
 threshold / forget rate, as the paper tuned them: `metrics.once_tuned`) and re-tuned for the best
 F1 every epoch (an oracle), on the offline CIFAR-10 copy (JPEG quality 75).
 
-The noise defaults to the one notebook 02 draws Fig. 3 at for the preset (`profiles.figure_noise`:
-sym:0.5 for `cpu`, the paper's sym:0.8 otherwise). With the `cpu` preset the ProMix run is the
-accuracy_cpu cell of that noise and seed (runs/accuracy_cpu/promix__<noise>__seed<seed>): a
+The noise defaults to the one notebook 02 draws Fig. 3 at (`profiles.figure_noise`: the paper's
+sym:0.8; these runs start from scratch, notebook 02's cpu runs from the shipped start). With
+the `cpu` preset the ProMix run is the accuracy_cpu cell of that noise and seed (runs/accuracy_cpu/promix__<noise>__seed<seed>): a
 finished run there is read, not retrained; otherwise it is trained (about 13 minutes on 2 idle
 cores). The baselines are applied to the same network's eval-mode losses every epoch (recorded in
 history.json by the trainer). It also applies CSS to network 1's last-epoch losses at budgets
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     ap.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     ap.add_argument("--noise", default=None,
-                    help="default: notebook 02's for the preset (cpu: sym:0.5, else sym:0.8)")
+                    help="default: notebook 02's (sym:0.8)")
     args = ap.parse_args(argv)
     noise = args.noise or figure_noise("fig3", "cpu" if args.preset == "cpu" else "gpu")
     kind, _, level = noise.partition(":")   # file names: sym:0.5 -> sym50, human:worst -> humanworst
