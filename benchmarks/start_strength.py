@@ -56,9 +56,9 @@ def knn_of(backbone: Path | None, start_dir: Path | None = None) -> float | None
 
 
 def stem(name: str, seed: int, noise: str = NOISE) -> str:
-    """A point's file and run-folder name (the noise named only when it is not sym:0.8)."""
-    return f"{name}__seed{seed}" if noise == NOISE else \
-        f"{name}__{noise.replace(':', '')}__seed{seed}"
+    """A point's file and run-folder name (`results.strength_stem`)."""
+    from promix_tutorial.results import strength_stem
+    return strength_stem(name, seed, noise)
 
 
 def run_point(name: str, backbone: Path | None, seed: int, command: str,

@@ -349,7 +349,7 @@ def section_preset_time(out: list[str]) -> None:
 
 
 def section_start_strength(out: list[str]) -> list[Path]:
-    from promix_tutorial.results import records_across_noises
+    from promix_tutorial.results import records_across_noises, strength_stem
     folder = RESULTS / "start_strength_cpu"
     every = [load_json(f) for f in sorted(folder.glob("*.json"))]
     recs = [r for r in every if r["noise"] == "sym:0.8"]
@@ -391,9 +391,7 @@ def section_start_strength(out: list[str]) -> list[Path]:
         for r in sorted((r for rs in across.values() for r in rs),
                         key=lambda r: (r["actual_noise_rate"], r["point"] != "scratch")):
             sel = r["first_selection"]
-            stem = (f"{r['point']}__seed{r['seed']}" if r["noise"] == "sym:0.8" else
-                    f"{r['point']}__{r['noise'].replace(':', '')}__seed{r['seed']}")
-            f = folder / f"{stem}.json"
+            f = folder / f"{strength_stem(r['point'], r['seed'], r['noise'])}.json"
             out.append(f"| {r['noise']} | {1 - r['actual_noise_rate']:.1%} | {r['point']} | "
                        f"{r['warmup_test_acc']:.1%} | {sel['precision']:.3f} / "
                        f"{sel['recall']:.3f} / {sel['f1']:.3f} | [{f.name}]({blob(f)}) |")

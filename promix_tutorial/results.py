@@ -210,6 +210,13 @@ def write_if_changed(path: str | os.PathLike, text: str) -> bool:
     return True
 
 
+def strength_stem(point: str, seed: int, noise: str = "sym:0.8") -> str:
+    """The file stem of a `benchmarks/start_strength.py` point (the noise named only when it is
+    not sym:0.8)."""
+    return f"{point}__seed{seed}" if noise == "sym:0.8" else \
+        f"{point}__{noise.replace(':', '')}__seed{seed}"
+
+
 def records_across_noises(recs: list[dict]) -> dict[str, list[dict]]:
     """Warm-up-only records of `benchmarks/start_strength.py` (``point``, ``seed``, ``noise``,
     ``actual_noise_rate``, ``first_selection``): point -> its first seed's records sorted by

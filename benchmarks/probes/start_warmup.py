@@ -65,9 +65,9 @@ def table() -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     files = sorted(RESULTS.glob("w*/*.json")) + sorted(
         (ROOT / "benchmarks" / "results" / "accuracy_cpu_start").glob("*.json"))
-    files.sort(key=lambda f: json.loads(f.read_text())["noise"])   # stable: noise, then as above
-    for f in files:
-        r = json.loads(f.read_text())
+    records = sorted((json.loads(f.read_text()) for f in files),
+                     key=lambda r: r["noise"])   # stable: noise, then as above
+    for r in records:
         if r.get("row") not in ("ProMix", "CE"):   # Table 5 rows and Fig. 3's rule runs
             continue
         w = r["config"]["warmup_epochs"]
