@@ -84,6 +84,25 @@ def notebook_runs(profile: str, configs: dict[str, TrainConfig], runs_dir: str |
     return runs
 
 
+def rule_run_configs(profile: str, run, noise: str, **overrides) -> dict[str, TrainConfig]:
+    """Fig. 3 as the paper drew it: label -> the config of each baseline rule's own run
+    (`TrainConfig.selection` = ``"gmm"`` | ``"small_loss"``), tuned once from ProMix ``run``'s
+    recorded grids (`metrics.once_tuned`, the true noise, as the paper re-tuned the baselines);
+    the rest as ``profile_config(profile, noise, **overrides)``. Empty for a run recorded before
+    the grids existed."""
+    from .metrics import once_tuned
+    from .results import RULE_LABELS
+
+    fields = {"gmm": "gmm_threshold", "small_loss": "forget_rate"}
+    configs = {}
+    for rule, label in RULE_LABELS.items():
+        value, _ = once_tuned(run.records, rule)
+        if value is not None:
+            configs[label] = profile_config(profile, noise, selection=rule,
+                                            **{fields[rule]: value}, **overrides)
+    return configs
+
+
 def warnings_summary(runs: dict) -> str | None:
     """One line for every warning the runs recorded (each epoch record's ``warnings``, e.g. an
     empty labeled set): how many per run, in which epochs, and the first one's text; None when

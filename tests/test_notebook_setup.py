@@ -122,3 +122,26 @@ def test_runs_table_is_rounded_for_reading(tmp_path):
         "paper": "97.30"}
     assert table.loc["CE", "selection F1"] == "-" and table.loc["CE", "paper"] == "-"
     assert table.loc["CE", "best acc (%)"] == "40.0"
+
+
+def test_rule_run_configs_tune_each_rule_once_from_the_promix_run():
+    """Notebook 02's Fig. 3 rule runs: each rule's config carries the value with the best mean
+    F1 over the epochs where ProMix selected; other fields as the profile's config."""
+    from types import SimpleNamespace
+    from promix_tutorial.metrics import FORGET_RATES, GMM_THRESHOLDS
+
+    def grid(values, best):
+        return [1.0 if v == best else 0.5 for v in values]
+    recs = [{"baselines": {"gmm": {"f1_grid": grid(GMM_THRESHOLDS, 0.9)},
+                           "small_loss": {"f1_grid": grid(FORGET_RATES, 0.9)}}},  # warm-up
+            *[{"selection": {}, "baselines": {"gmm": {"f1_grid": grid(GMM_THRESHOLDS, 0.7)},
+                                              "small_loss": {"f1_grid": grid(FORGET_RATES, 0.3)}}}
+              for _ in range(2)]]
+    configs = N.rule_run_configs("ci", SimpleNamespace(records=recs), "sym:0.8", seed=3)
+    assert list(configs) == ["GMM rule (DivideMix)", "small-loss rule"]
+    gmm, small = configs.values()
+    assert (gmm.selection, gmm.gmm_threshold, small.selection, small.forget_rate) == \
+        ("gmm", 0.7, "small_loss", 0.3)
+    assert gmm.replace(selection="promix", gmm_threshold=small.gmm_threshold, use_mhcs=True) == \
+        profile_config("ci", "sym:0.8", seed=3)
+    assert N.rule_run_configs("ci", SimpleNamespace(records=[{"selection": {}}]), "sym:0.8") == {}
