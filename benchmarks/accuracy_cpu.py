@@ -47,7 +47,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from promix_tutorial.config import ABLATIONS, make_config
+from promix_tutorial.config import ABLATIONS, RULE_SETTING, make_config
 from promix_tutorial.results import (RULE_LABELS, add_missing_claims, cell_name, load_cells,
                                      select_cells, write_if_changed)
 from promix_tutorial.tables import rebuild_table, start_table
@@ -123,8 +123,7 @@ def rule_tuning(results: Path, noise: str, rule: str) -> dict:
     if not cells:
         raise ValueError(f"the {rule} rule's runs at {noise} are tuned from the ProMix cells "
                          f"there, and {results} has none yet: run `--cells start` first")
-    field = "gmm_threshold" if rule == "gmm" else "forget_rate"
-    return {field: statistics.median(c["claims"]["once_tuned"][rule]["value"] for c in cells)}
+    return {RULE_SETTING[rule]: statistics.median(c["claims"]["once_tuned"][rule]["value"] for c in cells)}
 
 
 def make_cells(names: list[str], results: Path, runs: Path, start: str | None = None,

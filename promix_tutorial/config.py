@@ -34,6 +34,8 @@ from .runs import sha256_file
 PRESETS = ("paper", "fast", "cpu", "tiny")
 METHODS = ("promix", "ce")
 SELECTION_RULES = ("promix", "gmm", "small_loss")  # selection.select_clean
+# the one tuned setting of each Fig. 3 baseline rule (docs/method.md#fig3-baselines)
+RULE_SETTING = {"gmm": "gmm_threshold", "small_loss": "forget_rate"}
 
 # Table 5 rows. Every row except "no_lga" is measured with LGA off too (the LGA column of the
 # table is a cross for all ablation rows), so each switches LGA off.

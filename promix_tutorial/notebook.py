@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-from .config import TrainConfig
+from .config import RULE_SETTING, TrainConfig
 from .profiles import PROFILE_PRESET, current_profile, notebook_runs_dir, profile_config
 from .devices import choose_threads, set_threads
 
@@ -93,13 +93,12 @@ def rule_run_configs(profile: str, run, noise: str, **overrides) -> dict[str, Tr
     from .metrics import once_tuned
     from .results import RULE_LABELS
 
-    fields = {"gmm": "gmm_threshold", "small_loss": "forget_rate"}
     configs = {}
     for rule, label in RULE_LABELS.items():
         value, _ = once_tuned(run.records, rule)
         if value is not None:
             configs[label] = profile_config(profile, noise, selection=rule,
-                                            **{fields[rule]: value}, **overrides)
+                                            **{RULE_SETTING[rule]: value}, **overrides)
     return configs
 
 
