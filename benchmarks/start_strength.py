@@ -90,6 +90,14 @@ def run_point(name: str, backbone: Path | None, seed: int, command: str,
     return record
 
 
+def rate_text(recs: list[dict]) -> str:
+    """The peak learning rates the records ran at, from scratch and from a start."""
+    def rates(scratch: bool) -> str:
+        return "/".join(f"{v:g}" for v in sorted({r["config"]["lr"] for r in recs
+                                                  if (r["point"] == "scratch") == scratch}))
+    return f"{rates(True) or '-'} from scratch, {rates(False) or '-'} from a start"
+
+
 def table() -> str:
     every = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
     recs = [r for r in every if r["noise"] == NOISE]
@@ -110,7 +118,7 @@ def table() -> str:
             "load, date and config). " + DATA + ": JPEG-compressed, a little below published "
             "CIFAR-10 figures. kNN accuracy: the start's frozen features (its manifest); "
             "the first selection: CSS's clean set for the first ProMix epoch against the "
-            f"injected noise ({right}). Peak learning rate: 0.1 from scratch, 0.02 from a start "
+            f"injected noise ({right}). Peak learning rate: {rate_text(recs)} "
             "(the preset's; docs/calibration.md#cpu-start-lr).\n\n" + "\n".join(lines) + "\n")
     by_noise = noise_rows(every)
     if by_noise:

@@ -413,13 +413,17 @@ def section_from_start(out: list[str]) -> None:
                 "have not run yet.", ""]
         return
     body = table.read_text().split("\n", 2)[2]   # the file's own heading is this section's
+    from promix_tutorial.results import load_cells
+    rate = "/".join(f"{v:g}" for v in sorted({c["config"]["lr"] for c in
+                                              load_cells(RESULTS / "accuracy_cpu_start")}))
     out += [f"Every network of these cells starts from the shipped start "
             f"([Pretraining](pretrain.md#shipped-start)); the table is "
             f"[accuracy_cpu_start.md]({blob(table)}), its cells' files in "
             f"[benchmarks/results/accuracy_cpu_start/]({blob(RESULTS / 'accuracy_cpu_start')}) "
-            "(JPEG-75 CIFAR-10 copy). From a start the preset trains at a peak rate of 0.02, "
+            f"(JPEG-75 CIFAR-10 copy). From a start the preset trains at a peak rate of {rate}, "
             "not 0.1 ([Calibration](calibration.md#cpu-start-lr); the runs at 0.1 are in "
-            f"[start_warmup.md]({blob(PROBE_RESULTS / 'start_warmup.md')})).", "",
+            f"[start_warmup.md]({blob(PROBE_RESULTS / 'start_warmup.md')}), the cells at 0.02 "
+            "[archived](#archived-cpu-start)).", "",
             body.strip(), ""]
 
 
@@ -559,6 +563,12 @@ def section_gpu(out: list[str]) -> None:
 
 
 ARCHIVED = [
+    ("accuracy_cpu_start_lr0.02", "archived-cpu-start",
+     "A CPU, the `cpu` preset from the shipped start at a peak rate of 0.02",
+     "The cells of `python benchmarks/accuracy_cpu.py --start cpu-simclr` while the preset "
+     "trained from a start at a peak rate of 0.02: at 90% noise ProMix's first epochs then "
+     "dropped, which is why the rate is now lower ([Calibration](calibration.md#cpu-start-lr)). "
+     "Each file's config trains its run again with `--set lr=0.02`."),
     ("accuracy_gpu_2026-11-27", "archived-gpu",
      "One H100, the `fast` preset as it was on 2026-11-27",
      "The `fast` preset of that day (unscaled logits, code of commit 12e1b02, whose ProMix step "
@@ -575,7 +585,7 @@ ARCHIVED = [
 
 def section_archived(out: list[str]) -> None:
     from promix_tutorial.results import load_cells
-    from promix_tutorial.tables import markdown_table, paired_table
+    from promix_tutorial.tables import ablation_table, markdown_table, paired_table, rules_table
 
     out += ["## Archived measurements {#archived}", "",
             "Kept as measured, with their files, because other pages cite them. They were made "
@@ -589,6 +599,10 @@ def section_archived(out: list[str]) -> None:
         out += [f"### {title} {{#{anchor}}}", "", f"{why} Measured on {cpu_hardware(cells)}, "
                 f"{dates(cells)}; files in [benchmarks/results/{name}/]({blob(folder)}).", "",
                 markdown_table(cells, noises), "", paired_table(cells, noises), ""]
+        out += [x for n in noises if (rules := rules_table(cells, n))
+                for x in (f"Fig. 3's rule runs at {n}:", "", rules, "")]
+        if any(c["ablation"] != "none" for c in cells):
+            out += ["Table 5 at sym:0.8:", "", ablation_table(cells, "sym:0.8"), ""]
     f = RESULTS / "gpu" / "paper_epoch_time_gpu.json"
     if f.is_file():
         d = load_json(f)

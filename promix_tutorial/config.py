@@ -356,8 +356,8 @@ def make_config(preset: str = "paper", dataset: str = "cifar10", noise: str = "s
                     gamma_ramp_epochs=5, unlabeled_ramp_epochs=8)
         if overrides.get("init", "scratch") != "scratch":
             # from a pretrained start the peak rate 0.1 wipes the start's features in the first
-            # ProMix epoch; 0.02 keeps them (docs/calibration.md#cpu-start-lr)
-            base.update(lr=0.02)
+            # ProMix epoch; 0.01 keeps them at 80% and 90% noise (docs/calibration.md#cpu-start-lr)
+            base.update(lr=0.01)
         if spec.kind == "asym":
             # the recipe's warm-up penalty holds the small network near uniform, and R = 0.5
             # caps recall when 80% of the labels are right (docs/calibration.md#cpu-asymmetric)

@@ -30,7 +30,7 @@ def test_ablation_study_configs_per_profile():
     cpu = ablation_study_configs("cpu")
     assert list(cpu) == list(ABLATION_LABELS.values())
     assert {c.noise for c in cpu.values()} == {"sym:0.8"}          # see profiles.ABLATION_STUDY
-    assert {c.init for c in cpu.values()} == {"cpu-simclr"} and {c.lr for c in cpu.values()} == {0.02}
+    assert {c.init for c in cpu.values()} == {"cpu-simclr"} and {c.lr for c in cpu.values()} == {0.01}
     assert {(c.n_train, c.epochs, c.model) for c in cpu.values()} == {(5000, 35, "fast_cnn")}
     assert [c.ablation for c in cpu.values()] == list(ABLATION_LABELS)
     assert not cpu["w/o Base Selection"].use_css and cpu["ProMix"].use_css

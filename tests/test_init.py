@@ -150,11 +150,11 @@ def test_the_shipped_cpu_start_loads_offline_checksummed_and_fits_the_cpu_networ
 
 
 def test_the_cpu_preset_trains_at_a_lower_peak_rate_from_a_start():
-    """From a start the cpu preset's peak rate is 0.02 (docs/calibration.md#cpu-start-lr), from
+    """From a start the cpu preset's peak rate is 0.01 (docs/calibration.md#cpu-start-lr), from
     scratch 0.1; an explicit lr still wins, and other presets keep theirs."""
     assert make_config("cpu", "cifar10", "sym:0.8").lr == 0.1
-    assert make_config("cpu", "cifar10", "sym:0.8", init="cpu-simclr").lr == 0.02
+    assert make_config("cpu", "cifar10", "sym:0.8", init="cpu-simclr").lr == 0.01
     assert make_config("cpu", "cifar10", "sym:0.8", init="cpu-simclr", lr=0.1).lr == 0.1
-    assert make_config("cpu", "cifar10", "sym:0.9", method="ce", init="cpu-simclr").lr == 0.02
+    assert make_config("cpu", "cifar10", "sym:0.9", method="ce", init="cpu-simclr").lr == 0.01
     assert make_config("tiny", "digits", "sym:0.5").lr == make_config("tiny", "digits", "sym:0.5",
                                                                       lr=0.05).lr

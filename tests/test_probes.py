@@ -135,9 +135,9 @@ def test_start_warmup_probe_cells_start_from_the_start_with_the_shorter_warmup(t
     cfg = cell.config
     assert (cfg.warmup_epochs, cfg.seed, cfg.noise, cfg.init) == (5, 1, "sym:0.8", "cpu-simclr")
     assert cfg.init_sha256 == start_checksum("cpu-simclr") and cfg.record_epochs == (4,)
-    # from a start the preset's peak rate is 0.02; the folder and command name the rate
-    assert cfg.lr == 0.02 and "--warmup 5 --lr 0.02 --seeds 1 --start cpu-simclr" in cell.command
-    assert cell.result_path.parent.name == "w5_lr0.02"
+    # from a start the preset's peak rate is 0.01; the folder and command name the rate
+    assert cfg.lr == 0.01 and "--warmup 5 --lr 0.01 --seeds 1 --start cpu-simclr" in cell.command
+    assert cell.result_path.parent.name == "w5_lr0.01"
     [old] = mod.cells(10, [2], "cpu-simclr", method="ce", lr=0.1)
     assert old.config.lr == 0.1 and old.result_path.parent.name == "w10_lr0.1"
     assert old.command.endswith("--lr 0.1 --seeds 2 --start cpu-simclr --method ce")

@@ -1,5 +1,5 @@
 """Probe: ProMix's warm-up length and learning rate from a self-supervised start (`cpu` preset,
-sym:0.8).
+sym:0.8 and sym:0.9).
 
 From the shipped start the `cpu` preset's 10-epoch warm-up memorises the noisy labels (test
 accuracy peaks near its fifth epoch, then falls), and ProMix's first epochs then select worse
@@ -7,7 +7,7 @@ than from scratch (accuracy_cpu_start.md). This probe trains whole ProMix runs f
 with a shorter warm-up or another peak learning rate and records each like an accuracy cell,
 into benchmarks/probes/results/start_warmup/wW_lrLR/CELL.json, and a table start_warmup.md
 beside the benchmark's cells from the start (accuracy_cpu_start/: 10 epochs at the rate the
-preset sets from a start, 0.02):
+preset sets from a start, `make_config`; accuracy_cpu_start_lr0.02/: the same at 0.02):
 
     python benchmarks/probes/start_warmup.py --warmup 5 --lr 0.1 --seeds 0 [--start cpu-simclr]
     python benchmarks/probes/start_warmup.py --warmup 10 --lr 0.1 --seeds 0 1 2 --method ce
@@ -53,18 +53,26 @@ def cells(warmup: int, seeds: list[int], start: str, method: str = "promix",
     return out
 
 
+def start_lr(start: str = "cpu-simclr") -> float:
+    """The peak rate the `cpu` preset sets when its networks start from ``start``."""
+    return make_config("cpu", "cifar10", "sym:0.8", init=start).lr
+
+
 def table() -> str:
     lines = ["# ProMix and CE from the shipped start: warm-up length and learning rate (cpu preset)",
              "",
              "Built by `python benchmarks/probes/start_warmup.py --table` from "
              "benchmarks/probes/results/start_warmup/*/*.json and, for the preset's own warm-up "
-             "and the rate it sets from a start (10 epochs, 0.02), "
-             "benchmarks/results/accuracy_cpu_start/. JPEG-75 CIFAR-10 copy.", "",
+             f"and the rate it sets from a start (10 epochs, {start_lr():g}), "
+             "benchmarks/results/accuracy_cpu_start/ (the benchmark's cells at the earlier "
+             "rate 0.02: benchmarks/results/accuracy_cpu_start_lr0.02/). JPEG-75 CIFAR-10 copy.",
+             "",
              "| noise | warm-up epochs | peak lr | method | seed | warm-up peak / last test acc | "
              "first selection P | final selection P | final test acc |",
              "|---|---|---|---|---|---|---|---|---|"]
-    files = sorted(RESULTS.glob("w*/*.json")) + sorted(
-        (ROOT / "benchmarks" / "results" / "accuracy_cpu_start").glob("*.json"))
+    files = sorted(RESULTS.glob("w*/*.json")) + [
+        f for name in ("accuracy_cpu_start", "accuracy_cpu_start_lr0.02")
+        for f in sorted((ROOT / "benchmarks" / "results" / name).glob("*.json"))]
     records = sorted((json.loads(f.read_text()) for f in files),
                      key=lambda r: r["noise"])   # stable: noise, then as above
     for r in records:
@@ -85,7 +93,7 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the "
-                                                              "preset's from a start, 0.02)")
+                                                              "preset's from a start)")
     ap.add_argument("--start", default="cpu-simclr")
     ap.add_argument("--method", default="promix", choices=("promix", "ce"))
     ap.add_argument("--noise", default="sym:0.8")
