@@ -635,12 +635,14 @@ def test_start_strength_points_and_table(tmp_path, monkeypatch):
     monkeypatch.setattr(mod, "RESULTS", tmp_path / "res" / "start_strength_cpu")
     mod.RESULTS.mkdir(parents=True)
     sel = {"precision": 0.5, "recall": 0.4, "f1": 0.44}
-    for name, knn in (("scratch", None), ("e005", 0.55)):
+    for name, knn, lr in (("scratch", None, 0.1), ("e005", 0.55, 0.01)):
         (mod.RESULTS / f"{mod.stem(name, 0)}.json").write_text(json.dumps(
             {"point": name, "seed": 0, "noise": "sym:0.8", "knn_acc": knn,
-             "warmup_test_acc": 0.3, "first_selection": sel, "actual_noise_rate": 0.72}))
+             "warmup_test_acc": 0.3, "first_selection": sel, "actual_noise_rate": 0.72,
+             "config": {"lr": lr}}))
     text = mod.table()
     assert "| e005 | 55.0% | 30.0% | 0.500 / 0.400 / 0.440 | 0 |" in text
+    assert "Peak learning rate: 0.1 from scratch, 0.01 from a start" in text  # as recorded
     assert "28.0% of the labels right" in text and "warm-up obstacle" not in text
     assert (tmp_path / "res" / "start_strength_cpu.png").stat().st_size > 1000
     assert not (tmp_path / "res" / "start_strength_noise_cpu.png").exists()
@@ -650,7 +652,7 @@ def test_start_strength_points_and_table(tmp_path, monkeypatch):
         (mod.RESULTS / f"{mod.stem(name, 0, 'sym:0.5')}.json").write_text(json.dumps(
             {"point": name, "seed": 0, "noise": "sym:0.5", "knn_acc": None,
              "warmup_test_acc": 0.4, "first_selection": dict(sel, precision=p),
-             "actual_noise_rate": 0.45}))
+             "actual_noise_rate": 0.45, "config": {"lr": 0.01}}))
     text = mod.table()
     assert "| e005 | 55.0% | 30.0% |" in text and text.count("| e005 |") == 3  # 1 + 2 noises
     rows = text.split("warm-up obstacle")[1]
