@@ -89,6 +89,7 @@ START_RUNS = ROOT / "runs" / "accuracy_cpu_start"
 # the same cells while the preset trained from a start at a peak rate of 0.02, kept as measured
 # (docs/calibration.md#cpu-start-lr)
 START_ARCHIVE = ROOT / "benchmarks" / "results" / "accuracy_cpu_start_lr0.02"
+START_ARCHIVE_TABLE = ROOT / "benchmarks" / "results" / "accuracy_cpu_start_lr0.02.md"
 
 
 def group_cells(sweep: Sweep | dict) -> dict[str, dict]:
@@ -167,7 +168,7 @@ def rebuild_start_tables() -> str:
                                        "benchmarks/results/accuracy_cpu/):\n\n" + versus + "\n")
     write_if_changed(START_TABLE, text)
     if START_ARCHIVE.is_dir():
-        rebuild_table(START_ARCHIVE, START_ARCHIVE.parent / f"{START_ARCHIVE.name}.md", "accuracy_cpu_start at "
+        rebuild_table(START_ARCHIVE, START_ARCHIVE_TABLE, "accuracy_cpu_start at "
                       "a peak rate of 0.02 (archived)\n\nBuilt by `python benchmarks/"
                       "accuracy_cpu.py --start cpu-simclr --table` from benchmarks/results/"
                       "accuracy_cpu_start_lr0.02/*.json: the cells of `--start cpu-simclr` "
