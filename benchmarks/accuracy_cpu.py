@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -50,6 +49,7 @@ from pathlib import Path
 from promix_tutorial.config import ABLATIONS, RULE_SETTING, make_config
 from promix_tutorial.results import (RULE_LABELS, add_missing_claims, cell_name, load_cells,
                                      select_cells, write_if_changed)
+from promix_tutorial.results import rule_tuning as results_rule_tuning
 from promix_tutorial.tables import rebuild_table, start_table
 from promix_tutorial.cli import add_launcher_args
 from promix_tutorial.cells import Cell, launcher_from_args, make_cell, run_cells
@@ -117,17 +117,14 @@ def select(names: list[str], groups: dict = GROUPS) -> list[str]:
 
 
 def rule_tuning(results: Path, noise: str, rule: str) -> dict:
-    """The setting a Fig. 3 rule's own runs train with, tuned once per noise setting as the
-    paper re-tuned them: the median over the seeds of the committed ProMix cells' once-tuned
-    value (`metrics.once_tuned` on their networks' losses, with the true noise; the cells'
-    ``claims``). ValueError when there is no such cell yet."""
-    cells = [c for c in (load_cells(results) if results.is_dir() else [])
-             if c["row"] == "ProMix" and c["noise"] == noise
-             and ((c.get("claims") or {}).get("once_tuned") or {}).get(rule)]
-    if not cells:
+    """The setting a Fig. 3 rule's own runs train with: `results.rule_tuning` over the committed
+    ProMix cells (the median of their seeds' once-tuned values). ValueError when there is no
+    such cell yet."""
+    value = results_rule_tuning(load_cells(results) if results.is_dir() else [], noise, rule)
+    if value is None:
         raise ValueError(f"the {rule} rule's runs at {noise} are tuned from the ProMix cells "
                          f"there, and {results} has none yet: run `--cells start` first")
-    return {RULE_SETTING[rule]: statistics.median(c["claims"]["once_tuned"][rule]["value"] for c in cells)}
+    return {RULE_SETTING[rule]: value}
 
 
 def make_cells(names: list[str], results: Path, runs: Path, start: str | None = None,

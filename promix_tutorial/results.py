@@ -200,6 +200,22 @@ def committed_cells(name: str = "accuracy_cpu") -> list[dict] | None:
 ABLATION_SEED_RESULTS = {"cpu": "accuracy_cpu_start", "ci": "ablation_rows_ci"}
 
 
+# Where each profile's committed Fig. 3 seeds are (benchmarks/results/NAME): the ProMix cells
+# the cpu profile's rule runs are tuned from, so notebook 02 trains the benchmark's rule cells.
+RULE_TUNING_RESULTS = {"cpu": "accuracy_cpu_start"}
+
+
+def rule_tuning(cells: list[dict], noise: str, rule: str) -> float | None:
+    """The threshold (``rule="gmm"``) or forget rate (``"small_loss"``) a Fig. 3 rule's own runs
+    train with at ``noise``, tuned once per setting as the paper re-tuned the baselines: the
+    median over the seeds of the ProMix ``cells``' once-tuned value (`metrics.once_tuned`, their
+    ``claims``); None when no ProMix cell at ``noise`` recorded one."""
+    values = [c["claims"]["once_tuned"][rule]["value"] for c in cells
+              if c.get("row") == "ProMix" and c.get("noise") == noise
+              and ((c.get("claims") or {}).get("once_tuned") or {}).get(rule)]
+    return statistics.median(values) if values else None
+
+
 def write_if_changed(path: str | os.PathLike, text: str) -> bool:
     """Write ``text`` to ``path`` atomically unless the file already holds it (its modification
     time then stays); True when written."""

@@ -128,7 +128,7 @@ def test_fig3_rule_cells_train_their_own_rule_tuned_once_from_the_promix_cells(t
 def test_figure_notebooks_run_accuracy_cpu_cells_at_cpu(tmp_path):
     """Notebooks 02, 03 and 05 at the cpu profile run the configs of the accuracy_cpu cells from
     the shipped start (what their text says, and what lets them load a finished cell instead of
-    training it again): 02 the ProMix cell at its Fig. 3 noise, 03 the w/o LGA and w/o DBR cells
+    training it again): 02 the ProMix cell at its Fig. 3 noise and the two rule cells, 03 the w/o LGA and w/o DBR cells
     at its Fig. 4 noise, 05 the seven Table 5 rows (seed 0)."""
     from promix_tutorial.config import config_differences
     from promix_tutorial.profiles import figure_noise, figure_start, profile_config
@@ -144,6 +144,18 @@ def test_figure_notebooks_run_accuracy_cpu_cells_at_cpu(tmp_path):
     nb02 = profile_config("cpu", figure_noise("fig3", "cpu"), **figure_start("cpu"))
     nb02 = nb02.replace(record_epochs=(nb02.warmup_epochs - 1,))   # as notebook 02 asks
     assert cell_config("promix__sym0.8__seed0") == nb02
+    # its two rule runs: tuned as the benchmark's rule cells were, whatever its own run's grids say
+    from types import SimpleNamespace
+    from promix_tutorial.notebook import rule_run_configs
+    grids = [{"selection": {}, "baselines": {r: {"f1_grid": [1.0] + [0.0] * 40}
+                                             for r in ("gmm", "small_loss")}}]
+    rules = rule_run_configs("cpu", SimpleNamespace(records=grids), figure_noise("fig3", "cpu"),
+                             **figure_start("cpu"))
+    for rule, label in (("gmm_rule", "GMM rule (DivideMix)"), ("small_loss_rule", "small-loss rule")):
+        cell = mod.make_cells([f"{rule}__sym0.8__seed0"], mod.START_RESULTS, tmp_path / "runs",
+                              start=start)[0].config
+        cell = json.loads(json.dumps(cell.to_dict()))
+        assert config_differences(cell, rules[label]) == {}, label
     for ablation in ("no_lga", "no_dbr"):
         nb03 = profile_config("cpu", figure_noise("fig4", "cpu"), ablation=ablation,
                               **figure_start("cpu"))
