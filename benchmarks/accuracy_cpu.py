@@ -15,7 +15,7 @@ accuracy_cpu_start.md, beside the scratch cells): groups start (CE and ProMix at
 sym:0.9, seeds 0, 1, 2), start_ablations (the six Table 5 rows at sym:0.8) and start_rules
 (Fig. 3 as the paper drew it: ProMix's loop with DivideMix's GMM rule and with the small-loss
 rule as its selection, each its own run at sym:0.8; their threshold and forget rate are tuned
-once from the committed ProMix cells, `rule_tuning`, so run the start group first).
+once from the committed ProMix cells, `rule_setting`, so run the start group first).
 A cell whose file exists is skipped; an interrupted cell resumes from its run folder
 (runs/accuracy_cpu/CELL). After each cell the tables (benchmarks/results/accuracy_cpu.md) are
 rebuilt from the files; `python docs/build_results.py` then rebuilds README's table and
@@ -48,8 +48,7 @@ from pathlib import Path
 
 from promix_tutorial.config import ABLATIONS, RULE_SETTING, make_config
 from promix_tutorial.results import (RULE_LABELS, add_missing_claims, cell_name, load_cells,
-                                     select_cells, write_if_changed)
-from promix_tutorial.results import rule_tuning as results_rule_tuning
+                                     rule_tuning, select_cells, write_if_changed)
 from promix_tutorial.tables import rebuild_table, start_table
 from promix_tutorial.cli import add_launcher_args
 from promix_tutorial.cells import Cell, launcher_from_args, make_cell, run_cells
@@ -116,11 +115,11 @@ def select(names: list[str], groups: dict = GROUPS) -> list[str]:
                         groups={g: list(group_cells(sw)) for g, sw in groups.items()})
 
 
-def rule_tuning(results: Path, noise: str, rule: str) -> dict:
+def rule_setting(results: Path, noise: str, rule: str) -> dict:
     """The setting a Fig. 3 rule's own runs train with: `results.rule_tuning` over the committed
     ProMix cells (the median of their seeds' once-tuned values). ValueError when there is no
     such cell yet."""
-    value = results_rule_tuning(load_cells(results) if results.is_dir() else [], noise, rule)
+    value = rule_tuning(load_cells(results) if results.is_dir() else [], noise, rule)
     if value is None:
         raise ValueError(f"the {rule} rule's runs at {noise} are tuned from the ProMix cells "
                          f"there, and {results} has none yet: run `--cells start` first")
@@ -137,7 +136,7 @@ def make_cells(names: list[str], results: Path, runs: Path, start: str | None = 
     for name in names:
         kw = dict(cells[name])
         if kw.get("selection", "promix") != "promix":
-            kw.update(rule_tuning(results, kw["noise"], kw["selection"]))
+            kw.update(rule_setting(results, kw["noise"], kw["selection"]))
         cfg = make_config("cpu", "cifar10", kw.pop("noise"), **kw, **overrides)
         if cfg.method == "promix":  # the end of warm-up too, as notebook 02 reads it: its cpu
             # profile then loads this cell's run instead of training the same config again

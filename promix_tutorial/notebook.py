@@ -100,7 +100,7 @@ def rule_run_configs(profile: str, run, noise: str, **overrides) -> dict[str, Tr
         else None
     configs = {}
     for rule, label in RULE_LABELS.items():
-        value = rule_tuning(seeds, noise, rule) if seeds else None
+        value = rule_tuning(seeds or [], noise, rule)
         if value is None:
             value, _ = once_tuned(run.records, rule)
         if value is not None:
