@@ -204,10 +204,9 @@ def readme_notebook_times() -> str:
             missing.append(f"`{profile}`")
             continue
         t = notebook_times(f)
-        note = ", an earlier 25-epoch `cpu` preset" if profile == "cpu" else ""
         lines.append(f"| `{profile}` | " + " | ".join(f"{t[n] / 60:.1f}" if n in t else
                                                      "not measured" for n in names)
-                     + f" | [{f.name}]({rel(f)}){note} |")
+                     + f" | [{f.name}]({rel(f)}) |")
     if missing:
         lines += ["", f"Not measured yet: {', '.join(missing)}."]
     return "\n".join(lines)
@@ -468,10 +467,10 @@ def section_notebook_times(out: list[str]) -> None:
     for name in sorted({n for t in per_file for n in t}):
         out.append(f"| {name} | " + " | ".join(f"{t[name] / 60:.1f}" if name in t else "not measured"
                                               for t in per_file) + " |")
-    out += ["", "Files: " + ", ".join(f"[{f.name}]({blob(f)})" for f in files) + ". The `cpu` "
-            "times were measured with the `cpu` preset's earlier 25-epoch schedule; today's "
-            "35-epoch preset takes longer where a notebook trains (02, 03, 05 load the finished "
-            "cells of `benchmarks/accuracy_cpu.py` when they exist).", ""]
+    out += ["", "Files: " + ", ".join(f"[{f.name}]({blob(f)})" for f in files) + ". Each "
+            "notebook ran with its own empty runs folder, so none loaded a run another had made; "
+            "at the `cpu` profile 02, 03 and 05 load the cells of `benchmarks/accuracy_cpu.py "
+            "--start cpu-simclr` where that benchmark has run on the same machine.", ""]
 
 
 def section_throughput(out: list[str]) -> None:
