@@ -15,6 +15,8 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OUT="${1:?usage: bash benchmarks/notebook_times.sh OUT_DIR [NOTEBOOK_NAME ...]}"
 shift
 export PROMIX_PROFILE="${PROMIX_PROFILE:-cpu}"
+# a relative runs folder would be read from each notebook's own folder (the kernel's cwd)
+[ -n "${PROMIX_RUNS_DIR:-}" ] && export PROMIX_RUNS_DIR="$(realpath -m "$PROMIX_RUNS_DIR")"
 NOTEBOOKS=("$@")
 if [ ${#NOTEBOOKS[@]} -eq 0 ]; then
   NOTEBOOKS=(04_full_promix_run 03_debiased_pseudo_labels 05_ablations 06_real_world_noise
